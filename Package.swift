@@ -1,0 +1,32 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "xskd",
+    products: [
+        .library(name: "PageFrag", targets: ["PageFrag"]),
+        .library(name: "SystemCalls", targets: ["SystemCalls"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        // The one place where errno becomes a typed Swift error.
+        .target(name: "SystemCalls"),
+        // The page-fragment allocator over a UMEM-shaped region: pure Swift, no root needed.
+        .target(
+            name: "PageFrag",
+            dependencies: [
+                "SystemCalls",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "PageFragTests",
+            dependencies: [
+                "PageFrag",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,35 @@
+// The shareable flavour of the fragment cache, the kernel's `netdev_alloc_cache`: the same
+// fragments, bias and drain as `PageFragCache`, callable from any thread. Where the kernel
+// disables interrupts around the cache, this takes a lock; it serves the threads that are not
+// a queue's poll thread (control plane, tests, a worker), never the per-packet path.
+
+import Synchronization
+
+public final class SharedPageFragCache: Sendable {
+    private let cache: Mutex<PageFragCache>
+    public let pool: PagePool
+
+    public init(pool: PagePool, preferredOrder: Int? = nil, minimumOrder: Int = 0) {
+        self.pool = pool
+        cache = Mutex(PageFragCache(pool: pool, preferredOrder: preferredOrder, minimumOrder: minimumOrder))
+    }
+
+    /// See `PageFragCache.alloc(size:alignment:)`.
+    public func alloc(size: Int, alignment: Int = 1) -> Fragment? {
+        cache.withLock { $0.alloc(size: size, alignment: alignment) }
+    }
+
+    /// See `PageFragCache.drain()`.
+    public func drain() {
+        cache.withLock { $0.drain() }
+    }
+
+    public var statistics: PageFragCache.Statistics {
+        cache.withLock { $0.statistics }
+    }
+
+    /// The page in hand and the references the cache still owns on it.
+    public var currentPage: (page: Page, bias: Int)? {
+        cache.withLock { cache in cache.currentPage.map { ($0, cache.bias) } }
+    }
+}

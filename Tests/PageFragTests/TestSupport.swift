@@ -1,0 +1,65 @@
+import Logging
+import Testing
+import PageFrag
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum TestSupport {
+    static let logger: Logger = {
+        var logger = Logger(label: "xskd.tests", factory: { _ in SwiftLogNoOpLogHandler() })
+        logger.logLevel = .critical
+        return logger
+    }()
+
+    static var isRoot: Bool { getuid() == 0 }
+
+    /// A small pool on 4 KiB pages (tests must not depend on the machine's hugepages).
+    static func pool(
+        size: Int = 1 << 20,
+        pageOrder: Int = 3,
+        bufferMode: PagePool.BufferMode = .copy,
+        tracksFragments: Bool = true
+    ) throws -> PagePool {
+        try PagePool(
+            configuration: .init(
+                size: size, pageOrder: pageOrder, backing: .smallPages, bufferMode: bufferMode,
+                tracksFragments: tracksFragments),
+            logger: logger)
+    }
+}
+
+/// SplitMix64: a tiny seeded generator, so that randomized sequences replay exactly.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+extension PagePool {
+    /// Fills a fragment's bytes with `value`, so that overlapping fragments show up as damage.
+    func fill(_ fragment: Fragment, with value: UInt8) {
+        (base + Int(fragment.offset)).initializeMemory(as: UInt8.self, repeating: value, count: Int(fragment.length))
+    }
+
+    /// Whether every byte of the fragment still holds `value`.
+    func holds(_ fragment: Fragment, value: UInt8) -> Bool {
+        let bytes = UnsafeRawBufferPointer(start: base + Int(fragment.offset), count: Int(fragment.length))
+        return bytes.allSatisfy { $0 == value }
+    }
+}
+
+/// `#require` for values produced by a mutating call on a non-copyable cache, which the macro
+/// cannot take apart.
+func unwrap<Value>(
+    _ value: Value?, _ comment: Comment? = nil, sourceLocation: SourceLocation = #_sourceLocation
+) throws -> Value {
+    try #require(value, comment, sourceLocation: sourceLocation)
+}
