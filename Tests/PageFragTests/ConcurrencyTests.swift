@@ -1,0 +1,159 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import PageFrag
+
+/// Fragments carved on one thread and freed on others, many rounds, ending quiescent. CI runs
+/// this suite under ThreadSanitizer: a missing acquire/release on the reference counts shows
+/// up as a race on the fragment bytes, which the consumers read before freeing.
+@Suite("PageFrag across threads", .serialized)
+struct ConcurrencyTests {
+    static let fragmentsPerRun = 100_000
+
+    @Test("a single-owner cache on one thread, frees on two others")
+    func producerAndFreeingThreads() throws {
+        let pool = try TestSupport.pool(size: 4 << 20, pageOrder: 3, tracksFragments: false)
+        let queues = [FragmentQueue(), FragmentQueue()]
+        let statistics = Mutex(PageFragCache.Statistics())
+
+        let producer = TestThread {
+            var cache = PageFragCache(pool: pool)
+            var sequence = 0
+            var batch: [Fragment] = []
+            batch.reserveCapacity(32)
+            while sequence < Self.fragmentsPerRun {
+                let size = 64 + (sequence % 29) * 61
+                guard let fragment = cache.alloc(size: size) else {
+                    // The consumers have not caught up and the pool is dry: let them run.
+                    sched_yield()
+                    continue
+                }
+                pool.fill(fragment, with: UInt8(truncatingIfNeeded: sequence | 1))
+                batch.append(fragment)
+                sequence += 1
+                if batch.count == 32 || sequence == Self.fragmentsPerRun {
+                    queues[sequence / 32 % 2].push(batch)
+                    batch.removeAll(keepingCapacity: true)
+                }
+            }
+            for queue in queues { queue.finish() }
+            cache.drain()
+            statistics.withLock { $0 = cache.statistics }
+        }
+        let consumers = queues.map { queue in
+            TestThread {
+                while let batch = queue.pop() {
+                    for fragment in batch {
+                        let first = (pool.base + Int(fragment.offset)).load(as: UInt8.self)
+                        precondition(pool.holds(fragment, value: first), "\(fragment) overwritten while live")
+                        pool.free(fragment)
+                    }
+                }
+            }
+        }
+        producer.join()
+        for consumer in consumers { consumer.join() }
+
+        let counts = statistics.withLock { $0 }
+        #expect(counts.fragmentsAllocated == Self.fragmentsPerRun)
+        #expect(counts.pagesReusedInPlace + counts.pagesReleasedBusy > 0)
+        try pool.verifyQuiescent()
+    }
+
+    @Test("a shared cache used by three threads that free each other's fragments")
+    func sharedCacheAcrossThreads() throws {
+        let pool = try TestSupport.pool(size: 4 << 20, pageOrder: 2, tracksFragments: false)
+        let cache = SharedPageFragCache(pool: pool)
+        let threadCount = 3
+        let queues = (0..<threadCount).map { _ in FragmentQueue() }
+        let perThread = Self.fragmentsPerRun / threadCount
+
+        // A thread that has made its share keeps freeing its inbox until every thread has:
+        // its neighbour's fragments would otherwise pile up and starve the pool.
+        let producersDone = AtomicCounter()
+        let threads = (0..<threadCount).map { index in
+            TestThread {
+                var made = 0
+                var inbox: [Fragment] = []
+                while made < perThread || producersDone.value.load(ordering: .acquiring) < threadCount {
+                    if made < perThread,
+                        let fragment = cache.alloc(size: 32 + (made % 50) * 37, alignment: 1 << (made % 7))
+                    {
+                        pool.fill(fragment, with: UInt8(truncatingIfNeeded: index + 1))
+                        queues[(index + 1) % threadCount].push([fragment])
+                        made += 1
+                        if made == perThread { producersDone.value.add(1, ordering: .releasing) }
+                    } else {
+                        sched_yield()
+                    }
+                    // Free what a neighbour sent us, checking it was not overwritten.
+                    if queues[index].tryPop(into: &inbox) {
+                        for fragment in inbox {
+                            precondition(pool.holds(fragment, value: UInt8((index + threadCount - 1) % threadCount + 1)))
+                            pool.free(fragment)
+                        }
+                    }
+                }
+            }
+        }
+        for thread in threads { thread.join() }
+        for queue in queues {
+            var rest: [Fragment] = []
+            while queue.tryPop(into: &rest) { rest.forEach(pool.free) }
+        }
+        cache.drain()
+        #expect(cache.statistics.fragmentsAllocated == perThread * threadCount)
+        try pool.verifyQuiescent()
+    }
+}
+
+/// A mutex-protected hand-over queue between test threads (the rings play this part later).
+final class FragmentQueue: Sendable {
+    private let state = Mutex<(batches: [[Fragment]], finished: Bool)>(([], false))
+
+    func push(_ batch: [Fragment]) { state.withLock { $0.batches.append(batch) } }
+    func finish() { state.withLock { $0.finished = true } }
+
+    /// Next batch, waiting for one; nil once finished and empty.
+    func pop() -> [Fragment]? {
+        while true {
+            let next: [Fragment]?? = state.withLock { state in
+                if !state.batches.isEmpty { return state.batches.removeFirst() }
+                return state.finished ? .some(nil) : nil
+            }
+            if let next { return next }
+            sched_yield()
+        }
+    }
+
+    func tryPop(into batch: inout [Fragment]) -> Bool {
+        let next = state.withLock { $0.batches.isEmpty ? nil : $0.batches.removeFirst() }
+        guard let next else { return false }
+        batch = next
+        return true
+    }
+}
+
+/// A plain OS thread (the queues' poll threads are OS threads too, never tasks).
+final class TestThread: @unchecked Sendable {
+    private var thread: pthread_t
+    private let body: () -> Void
+
+    init(_ body: @escaping @Sendable () -> Void) {
+        self.body = body
+        thread = pthread_t()
+        let context = Unmanaged.passRetained(self as AnyObject).toOpaque()
+        let result = pthread_create(&thread, nil, { context in
+            let box = Unmanaged<AnyObject>.fromOpaque(context!).takeRetainedValue() as! TestThread
+            box.body()
+            return nil
+        }, context)
+        precondition(result == 0, "pthread_create failed: \(result)")
+    }
+
+    func join() { pthread_join(thread, nil) }
+}
+
+final class AtomicCounter: Sendable {
+    let value = Atomic<Int>(0)
+}
