@@ -25,6 +25,7 @@ let package = Package(
             name: "PageFragTests",
             dependencies: [
                 "PageFrag",
+                "SystemCalls",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -87,6 +87,23 @@ public struct PageFragCache: ~Copyable {
         return carve(at: start, size: size)
     }
 
+    /// Gives a fragment back from the cache's own thread. A fragment of the page in hand hands
+    /// its reference back to the bias, with no atomic operation: the page's count already
+    /// includes it, so `count == bias + outstanding` still holds (page_pool's direct recycling
+    /// from NAPI context is the same idea). Any other fragment takes the pool's atomic `free`.
+    @inlinable
+    public mutating func free(_ fragment: Fragment) {
+        // Unsigned wrap-around makes this one comparison; `pageSize` is 0 when no page is held.
+        guard fragment.offset &- pageOffset < UInt64(truncatingIfNeeded: pageSize) else {
+            pool.free(fragment)
+            return
+        }
+        tracker?.markFreed(fragment)
+        pageBias &+= 1
+        holderBias[pageIndex].store(pageBias, ordering: .relaxed)
+        statistics.fragmentsFreedLocally &+= 1
+    }
+
     /// Gives back every reference the cache still owns on its page, in one call
     /// (`__page_frag_cache_drain`), and forgets the page. Fragments already handed out stay
     /// valid; the last of them to be freed returns the page.
@@ -177,6 +194,8 @@ extension PageFragCache {
     /// thread; a reader on another thread gets them through whoever owns the cache.
     public struct Statistics: Sendable, Equatable {
         public var fragmentsAllocated = 0
+        /// Fragments given back by the owner to the page in hand, without an atomic.
+        public var fragmentsFreedLocally = 0
         /// Pages taken from the pool.
         public var pagesTaken = 0
         /// Of those, pages of a smaller order than preferred.

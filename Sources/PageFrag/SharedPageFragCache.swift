@@ -3,15 +3,15 @@
 // disables interrupts around the cache, this takes a lock; it serves the threads that are not
 // a queue's poll thread (control plane, tests, a worker), never the per-packet path.
 
-import Synchronization
+import SystemCalls
 
 public final class SharedPageFragCache: Sendable {
-    private let cache: Mutex<PageFragCache>
+    private let cache: LockedValue<PageFragCache>
     public let pool: PagePool
 
     public init(pool: PagePool, preferredOrder: Int? = nil, minimumOrder: Int = 0) {
         self.pool = pool
-        cache = Mutex(PageFragCache(pool: pool, preferredOrder: preferredOrder, minimumOrder: minimumOrder))
+        cache = LockedValue(PageFragCache(pool: pool, preferredOrder: preferredOrder, minimumOrder: minimumOrder))
     }
 
     /// See `PageFragCache.alloc(size:alignment:)`.

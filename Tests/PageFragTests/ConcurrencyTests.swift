@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SystemCalls
 import Testing
 @testable import PageFrag
 
@@ -14,7 +15,7 @@ struct ConcurrencyTests {
     func producerAndFreeingThreads() throws {
         let pool = try TestSupport.pool(size: 4 << 20, pageOrder: 3, tracksFragments: false)
         let queues = [FragmentQueue(), FragmentQueue()]
-        let statistics = Mutex(PageFragCache.Statistics())
+        let statistics = LockedValue(PageFragCache.Statistics())
 
         let producer = TestThread {
             var cache = PageFragCache(pool: pool)
@@ -109,7 +110,7 @@ struct ConcurrencyTests {
 
 /// A mutex-protected hand-over queue between test threads (the rings play this part later).
 final class FragmentQueue: Sendable {
-    private let state = Mutex<(batches: [[Fragment]], finished: Bool)>(([], false))
+    private let state = LockedValue<(batches: [[Fragment]], finished: Bool)>(([], false))
 
     func push(_ batch: [Fragment]) { state.withLock { $0.batches.append(batch) } }
     func finish() { state.withLock { $0.finished = true } }

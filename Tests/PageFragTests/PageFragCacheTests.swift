@@ -24,6 +24,29 @@ struct PageFragCacheTests {
         try pool.verifyQuiescent()
     }
 
+    @Test("the owner's free returns the reference to the bias; a fragment of an older page goes to the pool")
+    func ownerFree() throws {
+        let pool = try TestSupport.pool()
+        var cache = PageFragCache(pool: pool)
+        let old = try unwrap(cache.alloc(size: 32000))
+        let oldPage = try unwrap(cache.currentPage)
+        let current = try unwrap(cache.alloc(size: 1000))
+        let page = try unwrap(cache.currentPage)
+        #expect(page != oldPage)
+        let countBefore = pool.referenceCount(of: page)
+        cache.free(current)
+        // No atomic on the page: the count is unchanged, the bias took the reference back.
+        #expect(pool.referenceCount(of: page) == countBefore)
+        #expect(cache.bias == PageFragCache.bias)
+        #expect(cache.statistics.fragmentsFreedLocally == 1)
+        // The old page is released; its fragment takes the pool's path and returns the page.
+        cache.free(old)
+        #expect(pool.census().releasedPages == 0)
+        #expect(cache.statistics.fragmentsFreedLocally == 1)
+        cache.drain()
+        try pool.verifyQuiescent()
+    }
+
     @Test("alignment rounds the start up to a power of two", arguments: [1, 2, 8, 64, 256, 4096])
     func alignment(alignment: Int) throws {
         let pool = try TestSupport.pool()

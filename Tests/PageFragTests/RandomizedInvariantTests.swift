@@ -36,7 +36,8 @@ struct RandomizedInvariantTests {
                 let index = Bool.random(using: &random) ? live.count - 1 : Int.random(in: 0..<live.count, using: &random)
                 let entry = live.remove(at: index)
                 #expect(pool.holds(entry.fragment, value: entry.pattern), "fragment \(entry.fragment) was overwritten")
-                pool.free(entry.fragment)
+                // The owner's free (bias, no atomic) or anyone's free (atomic on the page).
+                if Bool.random(using: &random) { cache.free(entry.fragment) } else { pool.free(entry.fragment) }
             case 93..<96:
                 cache.drain()
             case 96..<98 where blockers.count < 4:
@@ -55,6 +56,7 @@ struct RandomizedInvariantTests {
         #expect(steps == 6000)
         #expect(cache.statistics.pagesReusedInPlace > 0)
         #expect(cache.statistics.pagesReleasedBusy > 0)
+        #expect(cache.statistics.fragmentsFreedLocally > 0)
 
         for entry in live {
             #expect(pool.holds(entry.fragment, value: entry.pattern))
