@@ -101,7 +101,6 @@ public struct PageFragCache: ~Copyable {
         tracker?.markFreed(fragment)
         pageBias &+= 1
         holderBias[pageIndex].store(pageBias, ordering: .relaxed)
-        statistics.fragmentsFreedLocally &+= 1
     }
 
     /// Gives back every reference the cache still owns on its page, in one call
@@ -129,7 +128,6 @@ public struct PageFragCache: ~Copyable {
         offset = start &+ size
         pageBias &-= 1
         holderBias[pageIndex].store(pageBias, ordering: .relaxed)
-        statistics.fragmentsAllocated &+= 1
         let fragmentOffset = pageOffset &+ UInt64(truncatingIfNeeded: start)
         tracker?.markAllocated(fragmentOffset)
         assert(pageBias > 0, "bias ran out on page \(pageIndex)")
@@ -148,6 +146,19 @@ public struct PageFragCache: ~Copyable {
         }
         if pageIndex >= 0 {
             let page = Page(index: pageIndex, order: pageOrder)
+            // Every fragment already home (the owner freed them into the bias, or the last
+            // remote free landed): no one else holds a reference, so no one else can change the
+            // count, and reuse needs no atomic read-modify-write. The acquire load makes the
+            // remote frees' writes visible before the bytes are handed out again.
+            if pageOrder == preferredOrder, pool.referenceCount(of: page) == pageBias {
+                if pageBias < Self.bias / 2 {
+                    pool.resetReferences(page, to: Self.bias)
+                    pageBias = Self.bias
+                }
+                offset = 0
+                statistics.pagesReusedInPlace += 1
+                return carve(at: 0, size: size)
+            }
             // Give back the unused bias in one atomic operation.
             if pool.subtractAndTest(page, references: pageBias) {
                 // Every fragment came home: the page is ours alone.
@@ -190,12 +201,10 @@ public struct PageFragCache: ~Copyable {
 }
 
 extension PageFragCache {
-    /// What a fragment cache did, as drivers count it. Plain integers owned by the cache's
-    /// thread; a reader on another thread gets them through whoever owns the cache.
+    /// What a fragment cache did with pages, as drivers count it: once-per-page events only
+    /// (per-fragment counts belong to the ring that moves the fragments, per batch). Plain
+    /// integers owned by the cache's thread.
     public struct Statistics: Sendable, Equatable {
-        public var fragmentsAllocated = 0
-        /// Fragments given back by the owner to the page in hand, without an atomic.
-        public var fragmentsFreedLocally = 0
         /// Pages taken from the pool.
         public var pagesTaken = 0
         /// Of those, pages of a smaller order than preferred.

@@ -155,9 +155,10 @@ public final class PagePool: @unchecked Sendable {
 
     /// Sets the count of a page the caller owns alone (after `subtractAndTest` returned true)
     /// to a fresh bias, to reuse it in place without a trip through the free lists.
+    /// A holder that owns every reference on its page (count equal to its bias) may also reset
+    /// it, to top its bias up.
     public func resetReferences(_ page: Page, to references: Int) {
         precondition(references > 0)
-        assert(table.referenceCounts[page.index].load(ordering: .relaxed) == 0, "\(page) reset while referenced")
         table.referenceCounts[page.index].store(references, ordering: .relaxed)
         table.holderBias[page.index].store(references, ordering: .relaxed)
         table.setState(.held, ofHead: page.index)
