@@ -21,6 +21,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // C over libxdp/libbpf and the kernel uapi: the layer the AF_XDP module stands on.
+        .target(
+            name: "CShims",
+            path: "CShims",
+            linkerSettings: [.linkedLibrary("xdp"), .linkedLibrary("bpf")]
+        ),
+        .testTarget(
+            name: "CShimsTests",
+            dependencies: ["CShims"]
+        ),
         .testTarget(
             name: "PageFragTests",
             dependencies: [
