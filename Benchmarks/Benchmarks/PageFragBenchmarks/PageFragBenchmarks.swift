@@ -1,3 +1,6 @@
+// Benchmark names carry no spaces: package-benchmark 1.38.1 writes threshold files with spaces
+// turned into underscores but looks them up with the spaces kept.
+//
 // Fragment allocation against the baselines a user would pick instead, in one run: a naive
 // allocator with one atomic per fragment (what the bias avoids), glibc malloc/free, and DPDK's
 // rte_mempool with a per-thread cache. Each iteration does `operations` (1000) alloc+free pairs,
@@ -26,7 +29,7 @@ let benchmarks: @Sendable () -> Void = {
 
     // The harness itself mallocs a few times per iteration; this empty body measures that, so
     // that every other row's mallocs can be read as "this many more than nothing".
-    Benchmark("control: empty iteration") { _ in }
+    Benchmark("control_empty_iteration") { _ in }
 
     var logger = Logger(label: "xskd.benchmarks")
     logger.logLevel = .warning
@@ -37,7 +40,7 @@ let benchmarks: @Sendable () -> Void = {
     let mempoolStatus = mempool_baseline_init(16383, 2048, 256)
 
     for size in [64, 256, 1792] {
-        Benchmark("PageFragCache alloc+free by owner \(size)B") { benchmark in
+        Benchmark("PageFragCache_alloc+free_by_owner_\(size)B") { benchmark in
             var cache = PageFragCache(pool: pool)
             for _ in 0..<operations {
                 let fragment = cache.alloc(size: size)!
@@ -45,7 +48,7 @@ let benchmarks: @Sendable () -> Void = {
                 cache.free(fragment)
             }
         }
-        Benchmark("PageFragCache alloc + pool free \(size)B") { benchmark in
+        Benchmark("PageFragCache_alloc+pool_free_\(size)B") { benchmark in
             var cache = PageFragCache(pool: pool)
             for _ in 0..<operations {
                 let fragment = cache.alloc(size: size)!
@@ -53,7 +56,7 @@ let benchmarks: @Sendable () -> Void = {
                 pool.free(fragment)
             }
         }
-        Benchmark("naive atomic alloc+free \(size)B") { benchmark in
+        Benchmark("naive_atomic_alloc+free_\(size)B") { benchmark in
             var naive = NaiveAtomicFragAllocator(pool: pool)
             for _ in 0..<operations {
                 let fragment = naive.alloc(size: size)!
@@ -61,7 +64,7 @@ let benchmarks: @Sendable () -> Void = {
                 pool.free(fragment)
             }
         }
-        Benchmark("glibc malloc+free \(size)B") { benchmark in
+        Benchmark("glibc_malloc+free_\(size)B") { benchmark in
             for _ in 0..<operations {
                 let pointer = malloc(size)
                 blackHole(pointer)
@@ -71,7 +74,7 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     if mempoolStatus == 0 {
-        Benchmark("rte_mempool cached get+put 2048B") { benchmark in
+        Benchmark("rte_mempool_cached_get+put_2048B") { benchmark in
             for _ in 0..<operations {
                 let object = mempool_baseline_get()
                 blackHole(object)
@@ -92,15 +95,15 @@ let benchmarks: @Sendable () -> Void = {
     let bigPagePool = try! PagePool(
         configuration: .init(size: 64 << 20, pageOrder: 9, backing: .smallPages, tracksFragments: false),
         logger: logger)
-    for (label, bulkPool) in [("32KiB pages", pool), ("2MiB pages", bigPagePool)] {
-        Benchmark("bulk64 PageFragCache alloc, owner free 1792B, \(label)") { benchmark in
+    for (label, bulkPool) in [("32KiB_pages", pool), ("2MiB_pages", bigPagePool)] {
+        Benchmark("bulk64_PageFragCache_alloc_owner_free_1792B_\(label)") { benchmark in
             var cache = PageFragCache(pool: bulkPool)
             for _ in 0..<16 {
                 for index in 0..<64 { fragments[index] = cache.alloc(size: 1792)! }
                 for index in 0..<64 { cache.free(fragments[index]) }
             }
         }
-        Benchmark("bulk64 PageFragCache alloc, pool free 1792B, \(label)") { benchmark in
+        Benchmark("bulk64_PageFragCache_alloc_pool_free_1792B_\(label)") { benchmark in
             var cache = PageFragCache(pool: bulkPool)
             for _ in 0..<16 {
                 for index in 0..<64 { fragments[index] = cache.alloc(size: 1792)! }
@@ -109,7 +112,7 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
     if mempoolStatus == 0 {
-        Benchmark("bulk64 rte_mempool get_bulk+put_bulk 2048B") { benchmark in
+        Benchmark("bulk64_rte_mempool_get_bulk+put_bulk_2048B") { benchmark in
             for _ in 0..<16 {
                 precondition(mempool_baseline_get_bulk(objects, 64) == 0)
                 mempool_baseline_put_bulk(objects, 64)
@@ -120,7 +123,7 @@ let benchmarks: @Sendable () -> Void = {
     // Freed on another thread: one atomic decrement per fragment on the freeing core, while the
     // owner carves on its own core; the page counts' cache lines move between the two.
     Benchmark(
-        "cross-thread PageFragCache alloc, free on other thread 1792B",
+        "cross-thread_PageFragCache_alloc_free_on_other_thread_1792B",
         configuration: .init(
             setup: { crossThreadFreer = CrossThreadFreer(pool: pool) },
             teardown: { crossThreadFreer?.stop(); crossThreadFreer = nil })
