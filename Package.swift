@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "PageFrag", targets: ["PageFrag"]),
         .library(name: "SystemCalls", targets: ["SystemCalls"]),
+        .library(name: "XSK", targets: ["XSK"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -26,6 +27,26 @@ let package = Package(
             name: "CShims",
             path: "CShims",
             linkerSettings: [.linkedLibrary("xdp"), .linkedLibrary("bpf")]
+        ),
+        // The AF_XDP layer: UMEM, rings, sockets, and our XDP programs through libbpf.
+        .target(
+            name: "XSK",
+            dependencies: [
+                "CShims", "PageFrag", "SystemCalls",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            plugins: ["BPFObjectPlugin"]
+        ),
+        // Test networks: two namespaces and a veth pair, removed afterwards.
+        .target(name: "VethLab", dependencies: ["CShims", "SystemCalls"]),
+        // Compiles bpf/ with clang -target bpf and embeds the object in XSK.
+        .plugin(name: "BPFObjectPlugin", capability: .buildTool()),
+        .testTarget(
+            name: "XSKTests",
+            dependencies: [
+                "XSK", "VethLab", "PageFrag", "CShims",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "CShimsTests",

@@ -12,6 +12,29 @@
 #include <xdp/libxdp.h>
 #include <xdp/xsk.h>
 #include <stdint.h>
+#include <sys/socket.h>
+
+#include "xskd_maps.h"
+
+// Socket options newer than some libcs' headers.
+#ifndef SO_PREFER_BUSY_POLL
+#define SO_PREFER_BUSY_POLL 69
+#endif
+#ifndef SO_BUSY_POLL_BUDGET
+#define SO_BUSY_POLL_BUDGET 70
+#endif
+static inline int cshims_so_prefer_busy_poll(void) { return SO_PREFER_BUSY_POLL; }
+static inline int cshims_so_busy_poll_budget(void) { return SO_BUSY_POLL_BUDGET; }
+
+/// Moves the calling thread into the network namespace open at `descriptor` (setns with
+/// CLONE_NEWNET, which needs _GNU_SOURCE, hence not callable from Swift directly). Returns 0 or
+/// -1 with errno set.
+int cshims_enter_network_namespace(int descriptor);
+
+/// Routes libbpf's and libxdp's diagnostics (verifier logs among them) to `sink` instead of
+/// stderr: libraries never print. `sink` receives the level (0 warn, 1 info, 2 debug) and
+/// one formatted message. NULL silences them.
+void cshims_set_bpf_log_sink(void (*sink)(int level, const char *message));
 
 /// Unaligned-chunk mode: a descriptor address carries the offset of the data inside its chunk
 /// in the bits above `XSK_UNALIGNED_BUF_OFFSET_SHIFT` (48); the mask keeps the chunk's base.

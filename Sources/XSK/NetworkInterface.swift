@@ -1,0 +1,27 @@
+// A network interface as the kernel names it: its name and index in the calling thread's
+// network namespace.
+
+import CShims
+import SystemCalls
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct NetworkInterface: Hashable, Sendable, CustomStringConvertible {
+    public let name: String
+    public let index: UInt32
+
+    /// Looks the interface up by name (`if_nametoindex`) in this thread's network namespace.
+    public init(named name: String) throws(XSKError) {
+        guard !name.isEmpty, name.utf8.count < IFNAMSIZ else {
+            throw .invalidArgument("interface name '\(name)' must be 1 to \(IFNAMSIZ - 1) bytes")
+        }
+        let index = if_nametoindex(name)
+        guard index != 0 else { throw .noSuchInterface(name) }
+        self.name = name
+        self.index = index
+    }
+
+    public var description: String { name }
+}
