@@ -41,6 +41,11 @@ void cshims_set_bpf_log_sink(void (*sink)(int level, const char *message));
 static inline uint64_t cshims_unaligned_address_mask(void) { return XSK_UNALIGNED_BUF_ADDR_MASK; }
 static inline unsigned cshims_unaligned_offset_shift(void) { return XSK_UNALIGNED_BUF_OFFSET_SHIFT; }
 
+/// An acquire load of a ring index the kernel writes (pairs with the kernel's release store).
+static inline uint32_t cshims_load_acquire_u32(const uint32_t *pointer) {
+    return __atomic_load_n(pointer, __ATOMIC_ACQUIRE);
+}
+
 /// The version of libbpf linked in ("1.1"), for logs and bug reports. libxdp 1.3 exposes none.
 const char *cshims_libbpf_version(void);
 

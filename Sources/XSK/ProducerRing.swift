@@ -1,0 +1,86 @@
+// The two rings user space produces into: the fill ring (empty buffers for the kernel to
+// receive into) and the TX ring (frames to send). Verbs as in libxdp: `reserve` claims free
+// slots, the caller writes them, `submit` publishes them to the kernel with a release store.
+//
+// Cached indices: the producer keeps its own copy of the consumer index and reads the shared
+// one (an acquire load, a cache miss when the kernel has moved it) only when its cached view
+// says the ring is full. libxdp keeps `cached_cons` as the consumer index plus the ring size,
+// so that `cached_cons - cached_prod` is directly the number of free slots.
+//
+// A ring is valid while the socket (or UMEM) that owns its storage lives, and is used by one
+// thread: the queue's poll thread.
+
+import CShims
+
+public struct FillRing: @unchecked Sendable {
+    @usableFromInline let ring: UnsafeMutablePointer<xsk_ring_prod>
+
+    init(_ ring: UnsafeMutablePointer<xsk_ring_prod>) { self.ring = ring }
+
+    public var size: Int { Int(ring.pointee.size) }
+
+    /// Claims up to `count` free slots (fewer when the ring has fewer free).
+    @inlinable
+    public func reserve(upTo count: Int) -> AddressBatch {
+        let granted = xsk_prod_nb_free(ring, UInt32(truncatingIfNeeded: count))
+        let taken = min(Int(granted), count)
+        let start = ring.pointee.cached_prod
+        ring.pointee.cached_prod = start &+ UInt32(truncatingIfNeeded: taken)
+        return AddressBatch(
+            slots: ring.pointee.ring.assumingMemoryBound(to: UInt64.self), mask: ring.pointee.mask,
+            start: start, count: taken)
+    }
+
+    /// Publishes the first `count` slots of the batch (all of them by default) to the kernel.
+    @inlinable
+    public func submit(_ batch: AddressBatch, count: Int? = nil) {
+        let published = count ?? batch.count
+        precondition(published <= batch.count)
+        // Give back what was reserved but not written, then publish the rest.
+        ring.pointee.cached_prod &-= UInt32(truncatingIfNeeded: batch.count - published)
+        xsk_ring_prod__submit(ring, UInt32(truncatingIfNeeded: published))
+    }
+
+    /// Whether the kernel asked to be woken (need_wakeup) before it takes more from this ring.
+    @inlinable
+    public var needsWakeup: Bool { xsk_ring_prod__needs_wakeup(ring) != 0 }
+
+    /// Slots the kernel has not consumed yet (a snapshot).
+    public var pending: Int {
+        Int(ring.pointee.cached_prod &- cshims_load_acquire_u32(ring.pointee.consumer))
+    }
+}
+
+public struct TxRing: @unchecked Sendable {
+    @usableFromInline let ring: UnsafeMutablePointer<xsk_ring_prod>
+
+    init(_ ring: UnsafeMutablePointer<xsk_ring_prod>) { self.ring = ring }
+
+    public var size: Int { Int(ring.pointee.size) }
+
+    @inlinable
+    public func reserve(upTo count: Int) -> DescriptorBatch {
+        let granted = xsk_prod_nb_free(ring, UInt32(truncatingIfNeeded: count))
+        let taken = min(Int(granted), count)
+        let start = ring.pointee.cached_prod
+        ring.pointee.cached_prod = start &+ UInt32(truncatingIfNeeded: taken)
+        return DescriptorBatch(
+            slots: ring.pointee.ring.assumingMemoryBound(to: xdp_desc.self), mask: ring.pointee.mask,
+            start: start, count: taken)
+    }
+
+    @inlinable
+    public func submit(_ batch: DescriptorBatch, count: Int? = nil) {
+        let published = count ?? batch.count
+        precondition(published <= batch.count)
+        ring.pointee.cached_prod &-= UInt32(truncatingIfNeeded: batch.count - published)
+        xsk_ring_prod__submit(ring, UInt32(truncatingIfNeeded: published))
+    }
+
+    @inlinable
+    public var needsWakeup: Bool { xsk_ring_prod__needs_wakeup(ring) != 0 }
+
+    public var pending: Int {
+        Int(ring.pointee.cached_prod &- cshims_load_acquire_u32(ring.pointee.consumer))
+    }
+}

@@ -1,0 +1,66 @@
+// Slots of an AF_XDP ring claimed for one batch. The ring's base pointer and mask are read
+// once, when the batch is made, so that the per-packet loop is a masked index into memory the
+// kernel shares with us, with no call and no reload (Swift calling the C inline accessor per
+// packet costs far more than the access itself).
+
+import CShims
+
+/// Addresses (fill and completion rings): UMEM offsets, 8 bytes a slot.
+@frozen
+public struct AddressBatch {
+    @usableFromInline let slots: UnsafeMutablePointer<UInt64>
+    @usableFromInline let mask: UInt32
+    /// The ring index of the batch's first slot.
+    public let start: UInt32
+    /// How many slots the batch holds (possibly fewer than asked for, possibly none).
+    public let count: Int
+
+    @inlinable
+    init(slots: UnsafeMutablePointer<UInt64>, mask: UInt32, start: UInt32, count: Int) {
+        self.slots = slots
+        self.mask = mask
+        self.start = start
+        self.count = count
+    }
+
+    @inlinable
+    public subscript(index: Int) -> UInt64 {
+        get {
+            precondition(index >= 0 && index < count)
+            return slots[Int((start &+ UInt32(truncatingIfNeeded: index)) & mask)]
+        }
+        nonmutating set {
+            precondition(index >= 0 && index < count)
+            slots[Int((start &+ UInt32(truncatingIfNeeded: index)) & mask)] = newValue
+        }
+    }
+}
+
+/// Descriptors (RX and TX rings): address, length and options, 16 bytes a slot.
+@frozen
+public struct DescriptorBatch {
+    @usableFromInline let slots: UnsafeMutablePointer<xdp_desc>
+    @usableFromInline let mask: UInt32
+    public let start: UInt32
+    public let count: Int
+
+    @inlinable
+    init(slots: UnsafeMutablePointer<xdp_desc>, mask: UInt32, start: UInt32, count: Int) {
+        self.slots = slots
+        self.mask = mask
+        self.start = start
+        self.count = count
+    }
+
+    @inlinable
+    public subscript(index: Int) -> xdp_desc {
+        get {
+            precondition(index >= 0 && index < count)
+            return slots[Int((start &+ UInt32(truncatingIfNeeded: index)) & mask)]
+        }
+        nonmutating set {
+            precondition(index >= 0 && index < count)
+            slots[Int((start &+ UInt32(truncatingIfNeeded: index)) & mask)] = newValue
+        }
+    }
+}
