@@ -1,9 +1,14 @@
 #define _GNU_SOURCE
 #include "CShims.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static void (*bpf_log_sink)(int level, const char *message);
 
@@ -36,3 +41,136 @@ const char *cshims_libbpf_version(void) {
 }
 
 int cshims_enter_network_namespace(int descriptor) { return setns(descriptor, CLONE_NEWNET); }
+
+int cshims_pin_current_thread(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+// AF_XDP socket set-up, done here rather than through libxdp's xsk_socket__create: libxdp
+// tears its per-queue state down when a bind fails and cannot retry on a UMEM's own socket
+// (its ring structs are left pointing at unmapped memory), while the kernel itself lets a
+// failed bind (EBUSY while a previous socket's queue release is still pending) be retried on
+// the same socket with the same rings.
+
+static void cshims_fill_producer(struct xsk_ring_prod *ring, void *map, const struct xdp_ring_offset *offset, uint32_t size) {
+    ring->mask = size - 1;
+    ring->size = size;
+    ring->producer = (uint32_t *)((char *)map + offset->producer);
+    ring->consumer = (uint32_t *)((char *)map + offset->consumer);
+    ring->flags = (uint32_t *)((char *)map + offset->flags);
+    ring->ring = (char *)map + offset->desc;
+    ring->cached_prod = *ring->producer;
+    // As libxdp keeps it: the consumer index plus the size, so that cached_cons - cached_prod
+    // is the number of free slots.
+    ring->cached_cons = *ring->consumer + size;
+}
+
+static void cshims_fill_consumer(struct xsk_ring_cons *ring, void *map, const struct xdp_ring_offset *offset, uint32_t size) {
+    ring->mask = size - 1;
+    ring->size = size;
+    ring->producer = (uint32_t *)((char *)map + offset->producer);
+    ring->consumer = (uint32_t *)((char *)map + offset->consumer);
+    ring->flags = (uint32_t *)((char *)map + offset->flags);
+    ring->ring = (char *)map + offset->desc;
+    ring->cached_prod = *ring->producer;
+    ring->cached_cons = *ring->consumer;
+}
+
+static int cshims_offsets(int fd, struct xdp_mmap_offsets *offsets) {
+    socklen_t length = sizeof(*offsets);
+    return getsockopt(fd, SOL_XDP, XDP_MMAP_OFFSETS, offsets, &length) ? -errno : 0;
+}
+
+int cshims_xsk_register_umem(int fd, void *area, uint64_t size, uint32_t chunk_size, uint32_t headroom, uint32_t flags) {
+    struct xdp_umem_reg registration;
+    memset(&registration, 0, sizeof(registration));
+    registration.addr = (uint64_t)(uintptr_t)area;
+    registration.len = size;
+    registration.chunk_size = chunk_size;
+    registration.headroom = headroom;
+    registration.flags = flags;
+    return setsockopt(fd, SOL_XDP, XDP_UMEM_REG, &registration, sizeof(registration)) ? -errno : 0;
+}
+
+int cshims_xsk_create_fill_completion(int fd, uint32_t fill_size, uint32_t completion_size,
+                                      struct xsk_ring_prod *fill, struct xsk_ring_cons *completion,
+                                      struct cshims_ring_mapping *fill_mapping,
+                                      struct cshims_ring_mapping *completion_mapping) {
+    struct xdp_mmap_offsets offsets;
+    int error;
+    if (setsockopt(fd, SOL_XDP, XDP_UMEM_FILL_RING, &fill_size, sizeof(fill_size))) return -errno;
+    if (setsockopt(fd, SOL_XDP, XDP_UMEM_COMPLETION_RING, &completion_size, sizeof(completion_size))) return -errno;
+    if ((error = cshims_offsets(fd, &offsets))) return error;
+
+    size_t fill_length = offsets.fr.desc + fill_size * sizeof(uint64_t);
+    void *fill_map = mmap(NULL, fill_length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, XDP_UMEM_PGOFF_FILL_RING);
+    if (fill_map == MAP_FAILED) return -errno;
+    size_t completion_length = offsets.cr.desc + completion_size * sizeof(uint64_t);
+    void *completion_map = mmap(NULL, completion_length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+                                XDP_UMEM_PGOFF_COMPLETION_RING);
+    if (completion_map == MAP_FAILED) {
+        error = -errno;
+        munmap(fill_map, fill_length);
+        return error;
+    }
+    cshims_fill_producer(fill, fill_map, &offsets.fr, fill_size);
+    cshims_fill_consumer(completion, completion_map, &offsets.cr, completion_size);
+    fill_mapping->base = fill_map;
+    fill_mapping->length = fill_length;
+    completion_mapping->base = completion_map;
+    completion_mapping->length = completion_length;
+    return 0;
+}
+
+int cshims_xsk_create_rx_tx(int fd, uint32_t rx_size, uint32_t tx_size,
+                            struct xsk_ring_cons *rx, struct xsk_ring_prod *tx,
+                            struct cshims_ring_mapping *rx_mapping, struct cshims_ring_mapping *tx_mapping) {
+    struct xdp_mmap_offsets offsets;
+    int error;
+    if (setsockopt(fd, SOL_XDP, XDP_RX_RING, &rx_size, sizeof(rx_size))) return -errno;
+    if (setsockopt(fd, SOL_XDP, XDP_TX_RING, &tx_size, sizeof(tx_size))) return -errno;
+    if ((error = cshims_offsets(fd, &offsets))) return error;
+
+    size_t rx_length = offsets.rx.desc + rx_size * sizeof(struct xdp_desc);
+    void *rx_map = mmap(NULL, rx_length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, XDP_PGOFF_RX_RING);
+    if (rx_map == MAP_FAILED) return -errno;
+    size_t tx_length = offsets.tx.desc + tx_size * sizeof(struct xdp_desc);
+    void *tx_map = mmap(NULL, tx_length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, XDP_PGOFF_TX_RING);
+    if (tx_map == MAP_FAILED) {
+        error = -errno;
+        munmap(rx_map, rx_length);
+        return error;
+    }
+    cshims_fill_consumer(rx, rx_map, &offsets.rx, rx_size);
+    cshims_fill_producer(tx, tx_map, &offsets.tx, tx_size);
+    rx_mapping->base = rx_map;
+    rx_mapping->length = rx_length;
+    tx_mapping->base = tx_map;
+    tx_mapping->length = tx_length;
+    return 0;
+}
+
+int cshims_xsk_bind(int fd, uint32_t ifindex, uint32_t queue, uint16_t flags, int shared_umem_fd) {
+    struct sockaddr_xdp address;
+    memset(&address, 0, sizeof(address));
+    address.sxdp_family = AF_XDP;
+    address.sxdp_ifindex = ifindex;
+    address.sxdp_queue_id = queue;
+    address.sxdp_flags = flags;
+    if (shared_umem_fd >= 0) {
+        address.sxdp_flags |= XDP_SHARED_UMEM;
+        address.sxdp_shared_umem_fd = (uint32_t)shared_umem_fd;
+    }
+    return bind(fd, (struct sockaddr *)&address, sizeof(address)) ? -errno : 0;
+}
+
+int cshims_xsk_options(int fd, uint32_t *options) {
+    struct xdp_options value;
+    socklen_t length = sizeof(value);
+    if (getsockopt(fd, SOL_XDP, XDP_OPTIONS, &value, &length)) return -errno;
+    *options = value.flags;
+    return 0;
+}

@@ -31,6 +31,33 @@ static inline int cshims_so_busy_poll_budget(void) { return SO_BUSY_POLL_BUDGET;
 /// -1 with errno set.
 int cshims_enter_network_namespace(int descriptor);
 
+/// A ring's mmap'd region, kept to unmap it.
+struct cshims_ring_mapping {
+    void *base;
+    size_t length;
+};
+
+/// XDP_UMEM_REG on an AF_XDP socket. Returns 0 or a negative errno (so do the calls below).
+int cshims_xsk_register_umem(int fd, void *area, uint64_t size, uint32_t chunk_size, uint32_t headroom, uint32_t flags);
+/// Creates and maps a fill and a completion ring on `fd` (a UMEM's socket, or a socket that
+/// shares a UMEM on another queue), and sets up libxdp's ring structs over them.
+int cshims_xsk_create_fill_completion(int fd, uint32_t fill_size, uint32_t completion_size,
+                                      struct xsk_ring_prod *fill, struct xsk_ring_cons *completion,
+                                      struct cshims_ring_mapping *fill_mapping,
+                                      struct cshims_ring_mapping *completion_mapping);
+/// Creates and maps the RX and TX rings of `fd`.
+int cshims_xsk_create_rx_tx(int fd, uint32_t rx_size, uint32_t tx_size,
+                            struct xsk_ring_cons *rx, struct xsk_ring_prod *tx,
+                            struct cshims_ring_mapping *rx_mapping, struct cshims_ring_mapping *tx_mapping);
+/// Binds `fd` to a queue; with `shared_umem_fd` >= 0, sharing that socket's UMEM. May be
+/// retried after EBUSY with everything else unchanged.
+int cshims_xsk_bind(int fd, uint32_t ifindex, uint32_t queue, uint16_t flags, int shared_umem_fd);
+/// XDP_OPTIONS (XDP_OPTIONS_ZEROCOPY when the bind is zero-copy).
+int cshims_xsk_options(int fd, uint32_t *options);
+
+/// Pins the calling thread to one CPU. Returns 0 or an errno value (pthread convention).
+int cshims_pin_current_thread(int cpu);
+
 /// Routes libbpf's and libxdp's diagnostics (verifier logs among them) to `sink` instead of
 /// stderr: libraries never print. `sink` receives the level (0 warn, 1 info, 2 debug) and
 /// one formatted message. NULL silences them.

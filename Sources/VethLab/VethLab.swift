@@ -27,6 +27,23 @@ public final class VethLab: @unchecked Sendable {
 
     private static let counter = LockedValue(0)
 
+    /// Deletes labs left behind by test processes that died (a crash skips their clean-up):
+    /// names carry the creating PID, and a lab whose PID is gone is an orphan. Runs once.
+    private static let sweptOrphans: Bool = {
+        let listing = (try? run("/usr/sbin/ip", ["netns", "list"])) ?? ""
+        for line in listing.split(separator: "\n") {
+            let name = String(line.split(separator: " ").first ?? "")
+            guard name.hasPrefix("xskd-gen-") || name.hasPrefix("xskd-dev-") else { continue }
+            let id = name.dropFirst("xskd-gen-".count)
+            guard let pid = Int32(id.split(separator: "x").first ?? ""), pid != getpid() % 100_000 else { continue }
+            // Lab ids carry the PID modulo 100000; a live process with that PID keeps its labs.
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                _ = try? run("/usr/sbin/ip", ["netns", "delete", name])
+            }
+        }
+        return true
+    }()
+
     /// Makes the namespaces and the pair; `queues` RX/TX queues per end.
     ///
     /// IPv6 is off in both namespaces, so that the kernel sends no neighbour discovery of its
@@ -34,6 +51,7 @@ public final class VethLab: @unchecked Sendable {
     /// XDP frames from its peer (the generator's XDP_TX) only with an XDP program or GRO, and in
     /// skb mode there is no native program.
     public init(queues: Int = 1, mtu: Int? = nil) throws {
+        _ = Self.sweptOrphans
         let serial = Self.counter.withLock { value -> Int in
             value += 1
             return value

@@ -2,6 +2,10 @@
 // buffer address in every ring is an offset into it, which is exactly a fragment's offset in
 // the pool. The UMEM keeps its pool alive, and every socket keeps its UMEM alive, so memory
 // the kernel may still write into is never unmapped under it.
+//
+// The kernel registers a UMEM on one AF_XDP socket; that socket also carries the UMEM's own
+// fill and completion rings and becomes the first `XSKSocket` bound with this UMEM. It stays
+// bound to its queue until the UMEM is closed: the kernel has no unbind.
 
 import CShims
 import Logging
@@ -13,7 +17,7 @@ import Glibc
 #endif
 
 public final class Umem: @unchecked Sendable {
-    // Unchecked: libxdp's umem is only touched at socket creation and deinit.
+    // Unchecked: mutable bookkeeping lives behind `sockets`; the rest is immutable after init.
 
     public struct Configuration: Sendable, Equatable {
         /// Fill and completion ring sizes (powers of two).
@@ -34,11 +38,26 @@ public final class Umem: @unchecked Sendable {
 
     public let pool: PagePool
     public let configuration: Configuration
-    let handle: OpaquePointer
-    // libxdp keeps these addresses: they live on the heap, and are freed only after delete.
+    /// The socket the UMEM is registered on.
+    public let descriptor: Int32
     let fillStorage: UnsafeMutablePointer<xsk_ring_prod>
     let completionStorage: UnsafeMutablePointer<xsk_ring_cons>
+    private let fillMapping: cshims_ring_mapping
+    private let completionMapping: cshims_ring_mapping
+    let sockets = LockedValue(SocketBook())
     private let logger: Logger
+
+    /// Which queues have sockets on this UMEM, to decide how the next one binds.
+    struct SocketBook {
+        var ownSocketTaken = false
+        var ownSocketQueue: QueueKey?
+        var socketsPerQueue: [QueueKey: Int] = [:]
+    }
+
+    struct QueueKey: Hashable {
+        var interfaceIndex: UInt32
+        var queue: UInt32
+    }
 
     /// Registers `pool`'s region with the kernel.
     public init(pool: PagePool, configuration: Configuration = .init(), logger: Logger) throws(XSKError) {
@@ -55,30 +74,45 @@ public final class Umem: @unchecked Sendable {
         where size == 0 || size.nonzeroBitCount != 1 {
             throw .invalidArgument("\(name) ring size \(size) must be a power of two")
         }
+        let descriptor = try wrap { () throws(SystemCallError) in
+            try SystemCall.checked("socket(AF_XDP)", context: "UMEM",
+                hint: { $0 == EAFNOSUPPORT ? "the kernel has no AF_XDP (CONFIG_XDP_SOCKETS)" : nil }) {
+                socket(AF_XDP, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            }
+        }
+        let registered = cshims_xsk_register_umem(
+            descriptor, pool.base, UInt64(pool.size), configuration.chunkSize, configuration.headroom,
+            configuration.unalignedChunks ? UInt32(XDP_UMEM_UNALIGNED_CHUNK_FLAG) : 0)
+        guard registered == 0 else {
+            close(descriptor)
+            throw .system(SystemCallError(
+                call: "setsockopt(XDP_UMEM_REG)", errno: -registered, context: "UMEM of \(pool.size) bytes",
+                hint: Self.registrationHint(-registered)))
+        }
+        let fill = UnsafeMutablePointer<xsk_ring_prod>.allocate(capacity: 1)
+        fill.initialize(to: xsk_ring_prod())
+        let completion = UnsafeMutablePointer<xsk_ring_cons>.allocate(capacity: 1)
+        completion.initialize(to: xsk_ring_cons())
+        var fillMapping = cshims_ring_mapping()
+        var completionMapping = cshims_ring_mapping()
+        let created = cshims_xsk_create_fill_completion(
+            descriptor, configuration.fillSize, configuration.completionSize, fill, completion,
+            &fillMapping, &completionMapping)
+        guard created == 0 else {
+            fill.deallocate()
+            completion.deallocate()
+            close(descriptor)
+            throw .system(SystemCallError(
+                call: "XDP_UMEM_FILL_RING/XDP_UMEM_COMPLETION_RING", errno: -created, context: "UMEM"))
+        }
         self.pool = pool
         self.configuration = configuration
+        self.descriptor = descriptor
         self.logger = logger
-        fillStorage = .allocate(capacity: 1)
-        fillStorage.initialize(to: xsk_ring_prod())
-        completionStorage = .allocate(capacity: 1)
-        completionStorage.initialize(to: xsk_ring_cons())
-
-        var umemConfiguration = xsk_umem_config(
-            fill_size: configuration.fillSize, comp_size: configuration.completionSize,
-            frame_size: configuration.chunkSize, frame_headroom: configuration.headroom,
-            flags: configuration.unalignedChunks ? UInt32(XDP_UMEM_UNALIGNED_CHUNK_FLAG) : 0)
-        var created: OpaquePointer?
-        let result = xsk_umem__create(
-            &created, pool.base, UInt64(pool.size), fillStorage, completionStorage, &umemConfiguration)
-        guard result == 0, let created else {
-            fillStorage.deallocate()
-            completionStorage.deallocate()
-            let error = -result
-            throw .system(SystemCallError(
-                call: "xsk_umem__create (XDP_UMEM_REG)", errno: error, context: "UMEM of \(pool.size) bytes",
-                hint: Self.registrationHint(error)))
-        }
-        handle = created
+        fillStorage = fill
+        completionStorage = completion
+        self.fillMapping = fillMapping
+        self.completionMapping = completionMapping
         logger.info(
             "UMEM registered",
             metadata: [
@@ -88,13 +122,20 @@ public final class Umem: @unchecked Sendable {
     }
 
     deinit {
-        let result = xsk_umem__delete(handle)
-        if result != 0 {
-            logger.error("xsk_umem__delete failed: the UMEM is still in use", metadata: ["errno": "\(-result)"])
-        }
+        munmap(fillMapping.base, fillMapping.length)
+        munmap(completionMapping.base, completionMapping.length)
         fillStorage.deallocate()
         completionStorage.deallocate()
+        // Closing the UMEM's socket releases its queue and, once no socket shares the UMEM,
+        // the kernel's pin on the memory.
+        close(descriptor)
+        logger.info("UMEM closed")
     }
+
+    /// The fill ring of the UMEM's own socket's queue.
+    public var fill: FillRing { FillRing(fillStorage) }
+    /// The completion ring of the UMEM's own socket's queue.
+    public var completion: CompletionRing { CompletionRing(completionStorage) }
 
     static func registrationHint(_ error: Int32) -> String? {
         switch error {

@@ -57,147 +57,170 @@ public final class XSKSocket: @unchecked Sendable {
     /// The mode the kernel bound: `.copy` or `.zeroCopy`.
     public let boundMode: BindMode
     public let descriptor: Int32
-    let handle: OpaquePointer
+    /// True when another socket of the UMEM bound this queue first: this one then has no fill
+    /// and completion rings of its own, and that socket's serve both (one pair per queue).
+    public let sharesQueueRings: Bool
+    /// True for the UMEM's own socket, which stays bound until the UMEM closes.
+    public let isUmemSocket: Bool
     private let rxStorage: UnsafeMutablePointer<xsk_ring_cons>
     private let txStorage: UnsafeMutablePointer<xsk_ring_prod>
     private let fillStorage: UnsafeMutablePointer<xsk_ring_prod>
     private let completionStorage: UnsafeMutablePointer<xsk_ring_cons>
+    private let mappings: [cshims_ring_mapping]
+    private let queueKey: Umem.QueueKey
     private let logger: Logger
 
     /// Creates and binds the socket, in the calling thread's network namespace.
     ///
-    /// It does not load any XDP program (libxdp's is inhibited): put `descriptor` in the XSK map
-    /// of `XDPPrograms` to start receiving.
+    /// It does not load any XDP program: put `descriptor` in the XSK map of `XDPPrograms` to
+    /// start receiving. The first socket of a UMEM is the UMEM's own; later ones share it
+    /// (`XDP_SHARED_UMEM`), with fill and completion rings of their own on a new queue.
     public init(umem: Umem, configuration: Configuration, logger: Logger) throws(XSKError) {
         let interface = try NetworkInterface(named: configuration.interface)
         for (name, size) in [("RX", configuration.rxSize), ("TX", configuration.txSize)]
         where size == 0 || size.nonzeroBitCount != 1 {
             throw .invalidArgument("\(name) ring size \(size) must be a power of two")
         }
-        self.umem = umem
-        self.interface = interface
-        self.queue = configuration.queue
         var logger = logger
         logger[metadataKey: "interface"] = "\(interface)"
         logger[metadataKey: "queue"] = "\(configuration.queue)"
-        self.logger = logger
-
-        rxStorage = .allocate(capacity: 1)
-        rxStorage.initialize(to: xsk_ring_cons())
-        txStorage = .allocate(capacity: 1)
-        txStorage.initialize(to: xsk_ring_prod())
-        fillStorage = .allocate(capacity: 1)
-        fillStorage.initialize(to: xsk_ring_prod())
-        completionStorage = .allocate(capacity: 1)
-        completionStorage.initialize(to: xsk_ring_cons())
-
-        // Automatic mode decides with a throwaway socket first: libxdp cannot retry a failed
-        // bind on a UMEM's own socket (its rings are left half set up), so the real socket
-        // binds once, in the mode that works.
-        var mode = configuration.bindMode
-        if mode == .automatic {
-            mode = Self.probeZeroCopy(configuration: configuration, logger: logger) ? .zeroCopy : .copy
-            if mode == .copy { logger.notice("zero-copy not supported by the driver; binding in copy mode") }
+        let key = Umem.QueueKey(interfaceIndex: interface.index, queue: configuration.queue)
+        let (isUmemSocket, sharesQueue) = umem.sockets.withLock { book -> (Bool, Bool) in
+            let own = !book.ownSocketTaken
+            if own {
+                book.ownSocketTaken = true
+                book.ownSocketQueue = key
+            }
+            let shares = !own && (book.socketsPerQueue[key, default: 0] > 0 || book.ownSocketQueue == key)
+            book.socketsPerQueue[key, default: 0] += 1
+            return (own, shares)
         }
-        let created: OpaquePointer
-        do {
-            created = try Self.bind(
-                mode: mode, configuration: configuration, umem: umem,
-                rx: rxStorage, tx: txStorage, fill: fillStorage, completion: completionStorage, logger: logger)
-        } catch {
-            rxStorage.deallocate()
-            txStorage.deallocate()
-            fillStorage.deallocate()
-            completionStorage.deallocate()
-            throw .system(error)
-        }
-        handle = created
-        boundMode = mode
-        descriptor = xsk_socket__fd(created)
-        do {
-            if let busyPoll = configuration.busyPoll { try enableBusyPoll(busyPoll) }
-        } catch {
-            xsk_socket__delete(created)
-            rxStorage.deallocate()
-            txStorage.deallocate()
-            fillStorage.deallocate()
-            completionStorage.deallocate()
-            throw error
-        }
-        logger.info("AF_XDP socket bound", metadata: ["mode": "\(mode)", "fd": "\(descriptor)"])
-    }
-
-    /// Whether a zero-copy bind works on this queue, tried on a small UMEM of its own.
-    static func probeZeroCopy(configuration: Configuration, logger: Logger) -> Bool {
-        let size = 64 * 4096
-        guard let area = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-            area != MAP_FAILED
-        else { return false }
-        defer { munmap(area, size) }
-        let fill = UnsafeMutablePointer<xsk_ring_prod>.allocate(capacity: 1)
-        let completion = UnsafeMutablePointer<xsk_ring_cons>.allocate(capacity: 1)
         let rx = UnsafeMutablePointer<xsk_ring_cons>.allocate(capacity: 1)
+        rx.initialize(to: xsk_ring_cons())
         let tx = UnsafeMutablePointer<xsk_ring_prod>.allocate(capacity: 1)
-        defer {
-            fill.deallocate()
-            completion.deallocate()
+        tx.initialize(to: xsk_ring_prod())
+        let fill = UnsafeMutablePointer<xsk_ring_prod>.allocate(capacity: 1)
+        fill.initialize(to: xsk_ring_prod())
+        let completion = UnsafeMutablePointer<xsk_ring_cons>.allocate(capacity: 1)
+        completion.initialize(to: xsk_ring_cons())
+        var mappings: [cshims_ring_mapping] = []
+        var descriptor: Int32 = -1
+
+        let mode: BindMode
+        do throws(SystemCallError) {
+            if isUmemSocket {
+                descriptor = umem.descriptor
+            } else {
+                descriptor = try SystemCall.checked("socket(AF_XDP)", context: "\(interface) queue \(configuration.queue)") {
+                    socket(AF_XDP, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+                }
+                if !sharesQueue {
+                    var fillMapping = cshims_ring_mapping()
+                    var completionMapping = cshims_ring_mapping()
+                    let result = cshims_xsk_create_fill_completion(
+                        descriptor, umem.configuration.fillSize, umem.configuration.completionSize, fill, completion,
+                        &fillMapping, &completionMapping)
+                    guard result == 0 else {
+                        throw SystemCallError(
+                            call: "XDP_UMEM_FILL_RING/XDP_UMEM_COMPLETION_RING", errno: -result,
+                            context: "\(interface) queue \(configuration.queue)")
+                    }
+                    mappings += [fillMapping, completionMapping]
+                }
+            }
+            var rxMapping = cshims_ring_mapping()
+            var txMapping = cshims_ring_mapping()
+            let result = cshims_xsk_create_rx_tx(
+                descriptor, configuration.rxSize, configuration.txSize, rx, tx, &rxMapping, &txMapping)
+            guard result == 0 else {
+                throw SystemCallError(
+                    call: "XDP_RX_RING/XDP_TX_RING", errno: -result, context: "\(interface) queue \(configuration.queue)")
+            }
+            mappings += [rxMapping, txMapping]
+            mode = try Self.bind(
+                descriptor: descriptor, interface: interface, configuration: configuration,
+                sharedUmem: isUmemSocket ? nil : umem.descriptor, logger: logger)
+            if let busyPoll = configuration.busyPoll {
+                try Self.enableBusyPoll(busyPoll, descriptor: descriptor, context: "\(interface) queue \(configuration.queue)")
+                logger.info("busy polling on", metadata: ["microseconds": "\(busyPoll.microseconds)", "budget": "\(busyPoll.budget)"])
+            }
+        } catch {
+            for mapping in mappings { munmap(mapping.base, mapping.length) }
+            if !isUmemSocket, descriptor >= 0 { close(descriptor) }
             rx.deallocate()
             tx.deallocate()
+            fill.deallocate()
+            completion.deallocate()
+            umem.sockets.withLock { $0.socketsPerQueue[key, default: 1] -= 1 }
+            throw .system(error)
         }
-        var umemConfiguration = xsk_umem_config(fill_size: 64, comp_size: 64, frame_size: 4096, frame_headroom: 0, flags: 0)
-        var umem: OpaquePointer?
-        guard xsk_umem__create(&umem, area, UInt64(size), fill, completion, &umemConfiguration) == 0, let umem else {
-            return false
+
+        self.umem = umem
+        self.interface = interface
+        self.queue = configuration.queue
+        self.descriptor = descriptor
+        self.boundMode = mode
+        self.isUmemSocket = isUmemSocket
+        self.sharesQueueRings = sharesQueue
+        self.queueKey = key
+        self.logger = logger
+        self.mappings = mappings
+        rxStorage = rx
+        txStorage = tx
+        // The UMEM's own socket works the UMEM's fill and completion rings.
+        fillStorage = isUmemSocket ? umem.fillStorage : fill
+        completionStorage = isUmemSocket ? umem.completionStorage : completion
+        if isUmemSocket {
+            fill.deallocate()
+            completion.deallocate()
         }
-        defer { xsk_umem__delete(umem) }
-        var socketConfiguration = xsk_socket_config()
-        socketConfiguration.rx_size = 64
-        socketConfiguration.tx_size = 64
-        socketConfiguration.libxdp_flags = UInt32(XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD)
-        socketConfiguration.bind_flags = UInt16(XDP_ZEROCOPY)
-        var socket: OpaquePointer?
-        let result = xsk_socket__create(&socket, configuration.interface, configuration.queue, umem, rx, tx, &socketConfiguration)
-        guard result == 0, let socket else {
-            logger.debug("zero-copy probe failed", metadata: ["errno": "\(SystemCallError.name(ofErrno: -result))"])
-            return false
-        }
-        xsk_socket__delete(socket)
-        return true
+        logger.info("AF_XDP socket bound", metadata: ["mode": "\(mode)", "fd": "\(descriptor)", "sharesUmem": "\(!isUmemSocket)"])
     }
 
+    /// Binds, retrying EBUSY (a previous socket's queue is released asynchronously by the
+    /// kernel) and, in automatic mode, falling back from zero-copy to copy. A failed bind
+    /// leaves the socket and its rings as they were, so both retries reuse them.
     private static func bind(
-        mode: BindMode, configuration: Configuration, umem: Umem,
-        rx: UnsafeMutablePointer<xsk_ring_cons>, tx: UnsafeMutablePointer<xsk_ring_prod>,
-        fill: UnsafeMutablePointer<xsk_ring_prod>, completion: UnsafeMutablePointer<xsk_ring_cons>,
-        logger: Logger
-    ) throws(SystemCallError) -> OpaquePointer {
-        var bindFlags = UInt16(mode == .zeroCopy ? XDP_ZEROCOPY : XDP_COPY)
-        if configuration.needWakeup { bindFlags |= UInt16(XDP_USE_NEED_WAKEUP) }
-        var socketConfiguration = xsk_socket_config()
-        socketConfiguration.rx_size = configuration.rxSize
-        socketConfiguration.tx_size = configuration.txSize
-        socketConfiguration.libxdp_flags = UInt32(XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD)
-        socketConfiguration.bind_flags = bindFlags
-        var attempt = 0
-        while true {
-            var created: OpaquePointer?
-            let result = xsk_socket__create_shared(
-                &created, configuration.interface, configuration.queue, umem.handle,
-                rx, tx, fill, completion, &socketConfiguration)
-            if result == 0, let created { return created }
+        descriptor: Int32, interface: NetworkInterface, configuration: Configuration, sharedUmem: Int32?, logger: Logger
+    ) throws(SystemCallError) -> BindMode {
+        var candidates: [BindMode] = configuration.bindMode == .automatic ? [.zeroCopy, .copy] : [configuration.bindMode]
+        var busyAttempts = 0
+        while let mode = candidates.first {
+            var flags: UInt16 = 0
+            if sharedUmem == nil {
+                // A socket sharing a UMEM takes its mode and wakeup setting from the UMEM's
+                // socket; the kernel refuses flags on it.
+                flags = UInt16(mode == .zeroCopy ? XDP_ZEROCOPY : XDP_COPY)
+                if configuration.needWakeup { flags |= UInt16(XDP_USE_NEED_WAKEUP) }
+            }
+            let result = cshims_xsk_bind(descriptor, interface.index, configuration.queue, flags, sharedUmem ?? -1)
+            if result == 0 {
+                var options: UInt32 = 0
+                _ = cshims_xsk_options(descriptor, &options)
+                return options & UInt32(XDP_OPTIONS_ZEROCOPY) != 0 ? .zeroCopy : .copy
+            }
             let error = -result
-            // Unbinding a previous socket from this queue completes asynchronously in the kernel.
-            if error == EBUSY, attempt < configuration.busyRetries {
-                attempt += 1
-                logger.debug("queue busy, retrying bind", metadata: ["attempt": "\(attempt)"])
+            if error == EBUSY, busyAttempts < configuration.busyRetries {
+                busyAttempts += 1
+                logger.debug("queue busy, retrying bind", metadata: ["attempt": "\(busyAttempts)"])
                 usleep(50_000)
                 continue
             }
+            if configuration.bindMode == .automatic, mode == .zeroCopy, sharedUmem == nil,
+                error == EOPNOTSUPP || error == EINVAL || error == EPROTONOSUPPORT
+            {
+                logger.notice(
+                    "zero-copy not supported by the driver; binding in copy mode",
+                    metadata: ["error": "\(SystemCallError.name(ofErrno: error))"])
+                candidates.removeFirst()
+                continue
+            }
             throw SystemCallError(
-                call: "xsk_socket__create_shared (bind \(mode))", errno: error,
-                context: "interface \(configuration.interface) queue \(configuration.queue)",
+                call: "bind(AF_XDP, \(mode))", errno: error,
+                context: "interface \(interface) queue \(configuration.queue)",
                 hint: bindHint(error, mode: mode))
         }
+        preconditionFailure("no bind mode left to try")
     }
 
     static func bindHint(_ error: Int32, mode: BindMode) -> String? {
@@ -210,12 +233,31 @@ public final class XSKSocket: @unchecked Sendable {
         }
     }
 
+    private static func enableBusyPoll(_ busyPoll: BusyPoll, descriptor: Int32, context: String) throws(SystemCallError) {
+        for (name, option, value) in [
+            ("SO_PREFER_BUSY_POLL", cshims_so_prefer_busy_poll(), Int32(1)),
+            ("SO_BUSY_POLL", SO_BUSY_POLL, busyPoll.microseconds),
+            ("SO_BUSY_POLL_BUDGET", cshims_so_busy_poll_budget(), busyPoll.budget),
+        ] {
+            var value = value
+            _ = try SystemCall.checked("setsockopt(\(name))", context: context,
+                hint: { $0 == EPERM ? "busy-poll budgets above the default need CAP_NET_ADMIN" : nil }) {
+                setsockopt(descriptor, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<Int32>.size))
+            }
+        }
+    }
+
     deinit {
-        xsk_socket__delete(handle)
+        for mapping in mappings { munmap(mapping.base, mapping.length) }
+        // The UMEM's own socket stays open (and bound) until the UMEM closes.
+        if !isUmemSocket {
+            close(descriptor)
+            fillStorage.deallocate()
+            completionStorage.deallocate()
+        }
+        umem.sockets.withLock { $0.socketsPerQueue[queueKey, default: 1] -= 1 }
         rxStorage.deallocate()
         txStorage.deallocate()
-        fillStorage.deallocate()
-        completionStorage.deallocate()
         logger.info("AF_XDP socket closed")
     }
 
@@ -223,8 +265,14 @@ public final class XSKSocket: @unchecked Sendable {
 
     public var rx: RxRing { RxRing(rxStorage) }
     public var tx: TxRing { TxRing(txStorage) }
-    public var fill: FillRing { FillRing(fillStorage) }
-    public var completion: CompletionRing { CompletionRing(completionStorage) }
+    public var fill: FillRing {
+        precondition(!sharesQueueRings, "this socket shares its queue's fill ring: use the queue's first socket")
+        return FillRing(fillStorage)
+    }
+    public var completion: CompletionRing {
+        precondition(!sharesQueueRings, "this socket shares its queue's completion ring: use the queue's first socket")
+        return CompletionRing(completionStorage)
+    }
 
     // MARK: Wakeups
 
@@ -278,23 +326,6 @@ public final class XSKSocket: @unchecked Sendable {
             }
         }
         return XDPStatistics(value)
-    }
-
-    private func enableBusyPoll(_ busyPoll: BusyPoll) throws(XSKError) {
-        for (name, option, value) in [
-            ("SO_PREFER_BUSY_POLL", cshims_so_prefer_busy_poll(), Int32(1)),
-            ("SO_BUSY_POLL", SO_BUSY_POLL, busyPoll.microseconds),
-            ("SO_BUSY_POLL_BUDGET", cshims_so_busy_poll_budget(), busyPoll.budget),
-        ] {
-            var value = value
-            _ = try wrap { () throws(SystemCallError) in
-                try SystemCall.checked("setsockopt(\(name))", context: "\(interface) queue \(queue)",
-                    hint: { $0 == EPERM ? "busy-poll budgets above the default need CAP_NET_ADMIN" : nil }) {
-                    setsockopt(descriptor, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<Int32>.size))
-                }
-            }
-        }
-        logger.info("busy polling on", metadata: ["microseconds": "\(busyPoll.microseconds)", "budget": "\(busyPoll.budget)"])
     }
 }
 

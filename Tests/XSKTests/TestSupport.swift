@@ -40,7 +40,15 @@ enum TestFrame {
         return frame
     }
 
+    /// The frame's sequence number; `UInt64.max` for a frame too short to carry one (so that a
+    /// stray frame fails the test's expectation instead of crashing the test process).
     static func sequence(in bytes: UnsafeRawBufferPointer) -> UInt64 {
-        UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: sequenceOffset, as: UInt64.self))
+        guard bytes.count >= sequenceOffset + 8 else { return .max }
+        return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: sequenceOffset, as: UInt64.self))
     }
+}
+
+/// `#require` for values produced by a mutating call on a non-copyable cache.
+func unwrap<Value>(_ value: Value?, sourceLocation: SourceLocation = #_sourceLocation) throws -> Value {
+    try #require(value, sourceLocation: sourceLocation)
 }
