@@ -92,6 +92,22 @@ public final class VethLab: @unchecked Sendable {
         }
     }
 
+    /// A handle on a lab another process made (an exit test's child): it runs code in the
+    /// lab's namespaces but never deletes them; their maker does.
+    public static func existing(deviceNamespace: String, deviceInterface: String) -> VethLab {
+        VethLab(adopting: deviceNamespace, deviceInterface: deviceInterface)
+    }
+
+    private init(adopting deviceNamespace: String, deviceInterface: String) {
+        self.deviceNamespace = deviceNamespace
+        self.deviceInterface = deviceInterface
+        generatorNamespace = deviceNamespace.replacingOccurrences(of: "xskd-dev-", with: "xskd-gen-")
+        generatorInterface = "xg" + deviceInterface.dropFirst(2)
+        generatorAddress = ""
+        deviceAddress = ""
+        destroyed.withLock { $0 = true }
+    }
+
     deinit { destroy() }
 
     /// Deletes both namespaces and the pair (idempotent).
