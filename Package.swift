@@ -7,6 +7,8 @@ let package = Package(
         .library(name: "PageFrag", targets: ["PageFrag"]),
         .library(name: "SystemCalls", targets: ["SystemCalls"]),
         .library(name: "XSK", targets: ["XSK"]),
+        // Test networks for tests and benchmarks (two namespaces, one veth pair).
+        .library(name: "VethLab", targets: ["VethLab"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),

@@ -26,6 +26,18 @@ let package = Package(
                 .linkedLibrary("rte_mempool"), .linkedLibrary("rte_ring"), .linkedLibrary("rte_eal"),
             ]
         ),
+        // RX on veth against in-kernel XDP_DROP (root): `swift run -c release XSKRxBenchmark`.
+        .executableTarget(
+            name: "XSKRxBenchmark",
+            dependencies: [
+                .product(name: "XSK", package: "xskd"),
+                .product(name: "VethLab", package: "xskd"),
+                .product(name: "PageFrag", package: "xskd"),
+            ],
+            path: "Sources/XSKRxBenchmark",
+            // A measuring script in top-level code: Swift 5 mode spares it actor isolation.
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
         .executableTarget(
             name: "PageFragBenchmarks",
             dependencies: [

@@ -41,12 +41,12 @@ public final class XDPPrograms: @unchecked Sendable {
             throw .malformedBPFObject("the embedded object does not decode")
         }
         objectBytes = bytes
-        var options = bpf_object_open_opts()
-        options.sz = MemoryLayout<bpf_object_open_opts>.size
+        let options = ZeroedStruct<bpf_object_open_opts>()
+        options.pointer.pointee.sz = MemoryLayout<bpf_object_open_opts>.size
         let opened: OpaquePointer? = objectBytes.withUnsafeBytes { buffer in
             "xskd".withCString { name in
-                options.object_name = name
-                return bpf_object__open_mem(buffer.baseAddress, buffer.count, &options)
+                options.pointer.pointee.object_name = name
+                return bpf_object__open_mem(buffer.baseAddress, buffer.count, options.pointer)
             }
         }
         guard let opened, libbpf_get_error(UnsafeRawPointer(opened)) == 0 else {
@@ -176,16 +176,16 @@ public final class XDPPrograms: @unchecked Sendable {
         let program = descriptor(of: .generate)
         let result: Int32 = frame.withUnsafeBytes { bytes in
             withUnsafePointer(to: &context) { contextPointer in
-                var options = bpf_test_run_opts()
-                options.sz = MemoryLayout<bpf_test_run_opts>.size
-                options.data_in = bytes.baseAddress
-                options.data_size_in = UInt32(bytes.count)
-                options.ctx_in = UnsafeRawPointer(contextPointer)
-                options.ctx_size_in = UInt32(MemoryLayout<xdp_md>.size)
-                options.repeat = Int32(count)
-                options.flags = UInt32(BPF_F_TEST_XDP_LIVE_FRAMES)
-                options.batch_size = batchSize
-                return bpf_prog_test_run_opts(program, &options)
+                let options = ZeroedStruct<bpf_test_run_opts>()
+                options.pointer.pointee.sz = MemoryLayout<bpf_test_run_opts>.size
+                options.pointer.pointee.data_in = bytes.baseAddress
+                options.pointer.pointee.data_size_in = UInt32(bytes.count)
+                options.pointer.pointee.ctx_in = UnsafeRawPointer(contextPointer)
+                options.pointer.pointee.ctx_size_in = UInt32(MemoryLayout<xdp_md>.size)
+                options.pointer.pointee.repeat = Int32(count)
+                options.pointer.pointee.flags = UInt32(BPF_F_TEST_XDP_LIVE_FRAMES)
+                options.pointer.pointee.batch_size = batchSize
+                return bpf_prog_test_run_opts(program, options.pointer)
             }
         }
         guard result == 0 else {
@@ -208,10 +208,10 @@ public final class XDPPrograms: @unchecked Sendable {
         let modes: [XDPAttachMode] = mode == .automatic ? [.native, .skb] : [mode]
         var lastError: SystemCallError?
         for candidate in modes {
-            var options = bpf_link_create_opts()
-            options.sz = MemoryLayout<bpf_link_create_opts>.size
-            options.flags = candidate.flags
-            let link = bpf_link_create(programDescriptor, Int32(interface.index), BPF_XDP, &options)
+            let options = ZeroedStruct<bpf_link_create_opts>()
+            options.pointer.pointee.sz = MemoryLayout<bpf_link_create_opts>.size
+            options.pointer.pointee.flags = candidate.flags
+            let link = bpf_link_create(programDescriptor, Int32(interface.index), BPF_XDP, options.pointer)
             if link >= 0 {
                 logger.info(
                     "XDP program attached",
@@ -242,22 +242,23 @@ public final class XDPPrograms: @unchecked Sendable {
 
     /// What is attached now, if anything: program id and name.
     public func attachedProgram(on interface: NetworkInterface) throws(XSKError) -> (id: UInt32, name: String)? {
-        var query = bpf_xdp_query_opts()
-        query.sz = MemoryLayout<bpf_xdp_query_opts>.size
+        let queryBox = ZeroedStruct<bpf_xdp_query_opts>()
+        queryBox.pointer.pointee.sz = MemoryLayout<bpf_xdp_query_opts>.size
         _ = try wrap { () throws(SystemCallError) in
             try SystemCall.checkedNegativeErrno("bpf_xdp_query", context: "interface \(interface)") {
-                bpf_xdp_query(Int32(interface.index), 0, &query)
+                bpf_xdp_query(Int32(interface.index), 0, queryBox.pointer)
             }
         }
+        let query = queryBox.pointer.pointee
         let id = query.prog_id != 0 ? query.prog_id : max(query.drv_prog_id, query.skb_prog_id)
         guard id != 0 else { return nil }
         let descriptor = bpf_prog_get_fd_by_id(id)
         guard descriptor >= 0 else { return (id, "?") }
         defer { close(descriptor) }
-        var info = bpf_prog_info()
+        let infoBox = ZeroedStruct<bpf_prog_info>()
         var length = UInt32(MemoryLayout<bpf_prog_info>.size)
-        guard bpf_obj_get_info_by_fd(descriptor, &info, &length) == 0 else { return (id, "?") }
-        let name = withUnsafeBytes(of: info.name) { bytes in
+        guard bpf_obj_get_info_by_fd(descriptor, infoBox.pointer, &length) == 0 else { return (id, "?") }
+        let name = withUnsafeBytes(of: infoBox.pointer.pointee.name) { bytes in
             String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
         }
         return (id, name)
@@ -338,6 +339,22 @@ public final class XDPLink: @unchecked Sendable {
     }
 
     deinit { detach() }
+}
+
+/// A C struct in memory whose every byte starts at zero, padding included, worked on in place.
+/// libbpf's option structs must be so: it refuses (EINVAL, "non-zero extra bytes") any whose
+/// bytes past the fields it knows are not zero, and a Swift value (zero-initialised or not)
+/// makes no promise about its padding, not even after a copy.
+final class ZeroedStruct<T> {
+    let pointer: UnsafeMutablePointer<T>
+
+    init() {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<T>.size, alignment: MemoryLayout<T>.alignment)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<T>.size)
+        pointer = raw.bindMemory(to: T.self, capacity: 1)
+    }
+
+    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
 }
 
 /// Runs a throwing system call wrapper and lifts its error into `XSKError`.
