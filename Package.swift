@@ -9,9 +9,11 @@ let package = Package(
         .library(name: "XSK", targets: ["XSK"]),
         // Test networks for tests and benchmarks (two namespaces, one veth pair).
         .library(name: "VethLab", targets: ["VethLab"]),
+        .executable(name: "xskd-gen", targets: ["xskd-gen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         // The one place where errno becomes a typed Swift error.
@@ -38,6 +40,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             plugins: ["BPFObjectPlugin"]
+        ),
+        // The in-kernel traffic generator (XDP live frames), for tests, benchmarks and users.
+        .executableTarget(
+            name: "xskd-gen",
+            dependencies: [
+                "XSK", "CShims",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // Test networks: two namespaces and a veth pair, removed afterwards.
         .target(name: "VethLab", dependencies: ["CShims", "SystemCalls"]),
