@@ -36,12 +36,12 @@ struct XSKDataPathTests {
         try host.tearDown()
     }
 
-    @Test("invalid TX descriptors are counted in tx_invalid_descs and skipped; valid ones still go")
-    func invalidTransmitDescriptors() throws {
+    @Test("invalid TX descriptors are counted in tx_invalid_descs and skipped; valid ones still go", arguments: [XDPAttachMode.native, .skb])
+    func invalidTransmitDescriptors(mode: XDPAttachMode) throws {
         let lab = try VethLab()
         defer { lab.destroy() }
-        let sender = try XSKHarness(lab: lab, side: .device)
-        let receiver = try XSKHarness(lab: lab, side: .generator)
+        let sender = try XSKHarness(lab: lab, side: .device, mode: mode)
+        let receiver = try XSKHarness(lab: lab, side: .generator, mode: mode)
         let socket = try #require(sender.socket)
         let kept = try unwrap(sender.cache.alloc(size: 64))
         // Past the end of the UMEM, and longer than any chunk.
@@ -86,11 +86,11 @@ struct XSKDataPathTests {
         try sender.tearDown()
     }
 
-    @Test("the filter sends matching frames to the socket and the rest to the kernel")
-    func filter() throws {
+    @Test("the filter sends matching frames to the socket and the rest to the kernel", arguments: [XDPAttachMode.native, .skb])
+    func filter(mode: XDPAttachMode) throws {
         let lab = try VethLab()
         defer { lab.destroy() }
-        let harness = try XSKHarness(lab: lab)
+        let harness = try XSKHarness(lab: lab, mode: mode)
         try harness.programs.setFilter(TrafficFilter(ethertype: 0x0800, ipProtocol: 17, destinationPorts: 9000...9001))
         // UDP to 9000 and 9001 match; UDP to 53, and the raw test frames, do not.
         for (port, expectMatch) in [(9000, true), (9001, true), (53, false)] as [(UInt16, Bool)] {

@@ -37,11 +37,11 @@ struct XSKSocketTests {
         try harness.tearDown()
     }
 
-    @Test("a single frame arrives")
-    func singleFrame() throws {
+    @Test("a single frame arrives", arguments: [XDPAttachMode.native, .skb])
+    func singleFrame(mode: XDPAttachMode) throws {
         let lab = try VethLab()
         defer { lab.destroy() }
-        let harness = try XSKHarness(lab: lab)
+        let harness = try XSKHarness(lab: lab, mode: mode)
         try harness.generate(count: 1, length: 60, firstSequence: 42)
         var sequences: [UInt64] = []
         harness.receive { bytes, _ in sequences.append(TestFrame.sequence(in: bytes)) }
@@ -49,11 +49,11 @@ struct XSKSocketTests {
         try harness.tearDown()
     }
 
-    @Test("poll on RX times out cleanly with no traffic, and wakes with traffic")
-    func pollTimeout() throws {
+    @Test("poll on RX times out cleanly with no traffic, and wakes with traffic", arguments: [XDPAttachMode.native, .skb])
+    func pollTimeout(mode: XDPAttachMode) throws {
         let lab = try VethLab()
         defer { lab.destroy() }
-        let harness = try XSKHarness(lab: lab)
+        let harness = try XSKHarness(lab: lab, mode: mode)
         let socket = try #require(harness.socket)
         let clock = ContinuousClock()
         let start = clock.now
@@ -67,13 +67,13 @@ struct XSKSocketTests {
         try harness.tearDown()
     }
 
-    @Test("frame headroom is honoured: data starts headroom + 256 bytes into the chunk")
-    func headroom() throws {
+    @Test("frame headroom is honoured: data starts headroom + 256 bytes into the chunk", arguments: [XDPAttachMode.native, .skb])
+    func headroom(mode: XDPAttachMode) throws {
         let lab = try VethLab()
         defer { lab.destroy() }
         var configuration = Umem.Configuration()
         configuration.headroom = 128
-        let harness = try XSKHarness(lab: lab, umemConfiguration: configuration)
+        let harness = try XSKHarness(lab: lab, mode: mode, umemConfiguration: configuration)
         try harness.generate(count: 5, length: 64)
         var offsets: [UInt64] = []
         harness.receive { _, descriptor in offsets.append(xsk_umem__extract_offset(descriptor.addr)) }
@@ -81,11 +81,11 @@ struct XSKSocketTests {
         try harness.tearDown()
     }
 
-    @Test("rx_fill_ring_empty_descs counts frames that found the fill ring empty")
-    func fillRingEmpty() throws {
+    @Test("rx_fill_ring_empty_descs counts frames that found the fill ring empty", arguments: [XDPAttachMode.native, .skb])
+    func fillRingEmpty(mode: XDPAttachMode) throws {
         let lab = try VethLab()
         defer { lab.destroy() }
-        let harness = try XSKHarness(lab: lab, fillCount: 0)
+        let harness = try XSKHarness(lab: lab, mode: mode, fillCount: 0)
         try harness.generate(count: 100, length: 64)
         let statistics = try harness.socket!.statistics()
         #expect(statistics.rxFillRingEmpty > 0)
@@ -93,12 +93,12 @@ struct XSKSocketTests {
         try harness.tearDown()
     }
 
-    @Test("rx_ring_full counts frames dropped while the application does not release")
-    func rxRingFull() throws {
+    @Test("rx_ring_full counts frames dropped while the application does not release", arguments: [XDPAttachMode.native, .skb])
+    func rxRingFull(mode: XDPAttachMode) throws {
         let lab = try VethLab()
         defer { lab.destroy() }
         // An RX ring of 64 and a fill ring with room for 512: the RX ring fills first.
-        let harness = try XSKHarness(lab: lab, rxSize: 64, fillCount: 512)
+        let harness = try XSKHarness(lab: lab, mode: mode, rxSize: 64, fillCount: 512)
         try harness.generate(count: 300, length: 64)
         let statistics = try harness.socket!.statistics()
         #expect(statistics.rxRingFull > 0)
@@ -106,12 +106,12 @@ struct XSKSocketTests {
         try harness.tearDown()
     }
 
-    @Test("rx_dropped counts frames too long for the chunk")
-    func rxDroppedTooLong() throws {
+    @Test("rx_dropped counts frames too long for the chunk", arguments: [XDPAttachMode.native, .skb])
+    func rxDroppedTooLong(mode: XDPAttachMode) throws {
         let lab = try VethLab(mtu: 3000)
         defer { lab.destroy() }
         // 2048-byte chunks take frames up to 2048 - 256 = 1792 bytes.
-        let harness = try XSKHarness(lab: lab)
+        let harness = try XSKHarness(lab: lab, mode: mode)
         try harness.generate(count: 10, length: 2500)
         let statistics = try harness.socket!.statistics()
         #expect(statistics.rxDropped == 10)
