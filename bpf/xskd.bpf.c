@@ -55,6 +55,15 @@ struct {
     __type(value, struct xskd_generator);
 } xskd_generator SEC(".maps");
 
+// Per queue: the longest frame the queue's fill buffers can hold (0: no limit). Longer frames
+// go to the kernel stack instead of overrunning a buffer packed next to another one.
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, XSKD_MAX_QUEUES);
+    __type(key, __u32);
+    __type(value, __u32);
+} xskd_frame_limits SEC(".maps");
+
 struct vlan_header {
     __be16 tci;
     __be16 encapsulated_proto;
@@ -135,6 +144,14 @@ int xskd_redirect(struct xdp_md *ctx)
     if (!filter || !xskd_matches(ctx, filter)) {
         if (counters)
             counters->passed++;
+        return XDP_PASS;
+    }
+    __u32 *limit = bpf_map_lookup_elem(&xskd_frame_limits, &queue);
+    if (limit && *limit && (__u64)(ctx->data_end - ctx->data) > *limit) {
+        if (counters) {
+            counters->too_long++;
+            counters->passed++;
+        }
         return XDP_PASS;
     }
     // With XDP_PASS in the flags, an empty slot passes the frame instead of dropping it.

@@ -30,6 +30,7 @@ struct xskd_queue_counters {
     __u64 passed;        // given to the kernel stack (no match, or no socket on the queue)
     __u64 dropped;       // xskd_drop
     __u64 transmitted;   // xskd_tx
+    __u64 too_long;      // matched, but longer than the queue's buffers: passed instead
 };
 
 // The generator's state: where in the frame the sequence number goes, and the next one.

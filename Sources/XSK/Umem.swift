@@ -52,6 +52,7 @@ public final class Umem: @unchecked Sendable {
         var ownSocketTaken = false
         var ownSocketQueue: QueueKey?
         var socketsPerQueue: [QueueKey: Int] = [:]
+        var closed = false
     }
 
     struct QueueKey: Hashable {
@@ -121,15 +122,27 @@ public final class Umem: @unchecked Sendable {
             ])
     }
 
-    deinit {
+    /// Whether the UMEM's socket is still open (it can take new sockets).
+    public var isOpen: Bool { sockets.withLock { !$0.closed } }
+
+    /// Closes the UMEM's own socket: its queue is released and, once no other socket shares
+    /// the UMEM, so is the kernel's pin on the memory. Idempotent.
+    func closeOwnSocket() {
+        let first = sockets.withLock { book -> Bool in
+            defer { book.closed = true }
+            return !book.closed
+        }
+        guard first else { return }
         munmap(fillMapping.base, fillMapping.length)
         munmap(completionMapping.base, completionMapping.length)
-        fillStorage.deallocate()
-        completionStorage.deallocate()
-        // Closing the UMEM's socket releases its queue and, once no socket shares the UMEM,
-        // the kernel's pin on the memory.
         close(descriptor)
         logger.info("UMEM closed")
+    }
+
+    deinit {
+        closeOwnSocket()
+        fillStorage.deallocate()
+        completionStorage.deallocate()
     }
 
     /// The fill ring of the UMEM's own socket's queue.

@@ -32,6 +32,7 @@ public final class XDPPrograms: @unchecked Sendable {
     let filterMap: Int32
     let countersMap: Int32
     let generatorMap: Int32
+    let frameLimitsMap: Int32
 
     /// Opens the embedded object and loads every program and map into the kernel.
     public init(logger: Logger) throws(XSKError) {
@@ -64,7 +65,8 @@ public final class XDPPrograms: @unchecked Sendable {
         guard let sockets = Self.mapDescriptor(opened, "xskd_sockets"),
             let filter = Self.mapDescriptor(opened, "xskd_filter"),
             let counters = Self.mapDescriptor(opened, "xskd_counters"),
-            let generator = Self.mapDescriptor(opened, "xskd_generator")
+            let generator = Self.mapDescriptor(opened, "xskd_generator"),
+            let frameLimits = Self.mapDescriptor(opened, "xskd_frame_limits")
         else {
             bpf_object__close(opened)
             throw .malformedBPFObject("a map is missing (xskd_sockets, xskd_filter, xskd_counters, xskd_generator)")
@@ -74,6 +76,7 @@ public final class XDPPrograms: @unchecked Sendable {
         filterMap = filter
         countersMap = counters
         generatorMap = generator
+        frameLimitsMap = frameLimits
         logger.debug("XDP programs loaded", metadata: ["programs": "\(Program.allCases.map(\.rawValue))"])
     }
 
@@ -116,6 +119,15 @@ public final class XDPPrograms: @unchecked Sendable {
         _ = bpf_map_delete_elem(socketsMap, &key)
     }
 
+    /// Frames longer than `length` bytes on `queue` go to the kernel stack instead of the
+    /// socket (0: no limit): the bound that makes packing fill buffers closer than the
+    /// kernel's chunk size safe, whatever the link's MTU does.
+    public func setFrameLimit(_ length: UInt32, queue: UInt32) throws(XSKError) {
+        var key = queue
+        var value = length
+        try update(frameLimitsMap, key: &key, value: &value, what: "frame limit of queue \(queue)")
+    }
+
     /// The program's counters for `queue`, summed over CPUs.
     public func counters(queue: UInt32) throws(XSKError) -> QueueCounters {
         let cpus = Int(libbpf_num_possible_cpus())
@@ -132,6 +144,7 @@ public final class XDPPrograms: @unchecked Sendable {
             total.passed += value.passed
             total.dropped += value.dropped
             total.transmitted += value.transmitted
+            total.tooLong += value.too_long
         }
         return total
     }
@@ -305,6 +318,8 @@ public struct QueueCounters: Sendable, Equatable {
     public var passed: UInt64 = 0
     public var dropped: UInt64 = 0
     public var transmitted: UInt64 = 0
+    /// Matched the filter but were longer than the queue's frame limit: passed instead.
+    public var tooLong: UInt64 = 0
     public init() {}
 }
 

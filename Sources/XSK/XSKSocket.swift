@@ -77,6 +77,9 @@ public final class XSKSocket: @unchecked Sendable {
     /// (`XDP_SHARED_UMEM`), with fill and completion rings of their own on a new queue.
     public init(umem: Umem, configuration: Configuration, logger: Logger) throws(XSKError) {
         let interface = try NetworkInterface(named: configuration.interface)
+        guard umem.isOpen else {
+            throw .invalidArgument("the UMEM's own socket is closed; make a new UMEM over the same pool")
+        }
         for (name, size) in [("RX", configuration.rxSize), ("TX", configuration.txSize)]
         where size == 0 || size.nonzeroBitCount != 1 {
             throw .invalidArgument("\(name) ring size \(size) must be a power of two")
@@ -146,7 +149,7 @@ public final class XSKSocket: @unchecked Sendable {
             }
         } catch {
             for mapping in mappings { munmap(mapping.base, mapping.length) }
-            if !isUmemSocket, descriptor >= 0 { close(descriptor) }
+            if !isUmemSocket, descriptor >= 0 { Glibc.close(descriptor) }
             rx.deallocate()
             tx.deallocate()
             fill.deallocate()
@@ -247,18 +250,37 @@ public final class XSKSocket: @unchecked Sendable {
         }
     }
 
-    deinit {
+    /// Unbinds and closes the socket and unmaps its rings; the kernel then lets go of every
+    /// buffer it held for this socket. For the UMEM's own socket this closes the UMEM's socket
+    /// too: sockets already sharing the UMEM keep working, but the UMEM takes no new ones.
+    /// Idempotent; call it from the thread that owns the socket (deinit calls it too).
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
         for mapping in mappings { munmap(mapping.base, mapping.length) }
-        // The UMEM's own socket stays open (and bound) until the UMEM closes.
+        if isUmemSocket {
+            umem.closeOwnSocket()
+        } else {
+            Glibc.close(descriptor)
+        }
+        umem.sockets.withLock { $0.socketsPerQueue[queueKey, default: 1] -= 1 }
+        logger.info("AF_XDP socket closed")
+    }
+
+    private var isClosed = false
+    /// A datagram socket made in the interface's network namespace with this socket, for link
+    /// queries from any thread later (an AF_XDP socket answers no interface ioctl).
+    private let linkSocket = Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+
+    deinit {
+        close()
+        Glibc.close(linkSocket)
         if !isUmemSocket {
-            close(descriptor)
             fillStorage.deallocate()
             completionStorage.deallocate()
         }
-        umem.sockets.withLock { $0.socketsPerQueue[queueKey, default: 1] -= 1 }
         rxStorage.deallocate()
         txStorage.deallocate()
-        logger.info("AF_XDP socket closed")
     }
 
     // MARK: Rings
@@ -315,6 +337,20 @@ public final class XSKSocket: @unchecked Sendable {
     }
 
     // MARK: Kernel views
+
+    /// The interface's MTU now (`SIOCGIFMTU`), from any thread.
+    public func linkMTU() throws(XSKError) -> Int {
+        var request = ifreq()
+        withUnsafeMutableBytes(of: &request.ifr_ifrn.ifrn_name) { bytes in
+            for (index, byte) in interface.name.utf8.prefix(Int(IFNAMSIZ) - 1).enumerated() { bytes[index] = byte }
+        }
+        _ = try wrap { () throws(SystemCallError) in
+            try SystemCall.checked("ioctl(SIOCGIFMTU)", context: "interface \(interface)") {
+                ioctl(linkSocket, UInt(SIOCGIFMTU), &request)
+            }
+        }
+        return Int(request.ifr_ifru.ifru_mtu)
+    }
 
     /// The kernel's drop and error counters for this socket (`XDP_STATISTICS`).
     public func statistics() throws(XSKError) -> XDPStatistics {

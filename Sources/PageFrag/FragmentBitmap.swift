@@ -1,0 +1,82 @@
+// Which fragments a queue has handed to the kernel (posted to the fill ring, or queued for
+// transmit) and not yet had back: one bit per possible fragment start. Marking and clearing are
+// O(1) with no allocation, so the per-packet path can afford it, and it is what lets teardown
+// give back what the kernel kept when the socket closed: the kernel returns nothing then, and
+// a fragment consumed from the fill ring but never delivered leaves no other trace.
+//
+// Single owner (the queue's thread); not thread-safe.
+
+public struct FragmentBitmap: ~Copyable {
+    /// Fragment starts are multiples of this (the queue's fragment alignment).
+    public let granularity: Int
+    @usableFromInline let shift: Int
+    @usableFromInline let words: UnsafeMutablePointer<UInt64>
+    @usableFromInline let wordCount: Int
+    /// Fragments marked now.
+    public var count: Int { marked }
+    @usableFromInline var marked = 0
+
+    /// A bitmap for fragment starts in a region of `regionSize` bytes, each a multiple of
+    /// `granularity` (a power of two).
+    public init(regionSize: Int, granularity: Int) {
+        precondition(granularity > 0 && granularity & (granularity - 1) == 0, "granularity \(granularity) must be a power of two")
+        self.granularity = granularity
+        shift = granularity.trailingZeroBitCount
+        wordCount = (regionSize / granularity + 63) / 64
+        words = .allocate(capacity: wordCount)
+        words.initialize(repeating: 0, count: wordCount)
+    }
+
+    deinit { words.deallocate() }
+
+    /// Marks the fragment starting at `offset` as with the kernel.
+    @inlinable
+    public mutating func insert(_ offset: UInt64) {
+        let (word, bit) = position(offset)
+        assert(wordPointer[word] & bit == 0, "fragment at \(offset) handed to the kernel twice")
+        wordPointer[word] |= bit
+        marked += 1
+    }
+
+    /// Clears the mark; returns false when the fragment was not marked (an address the kernel
+    /// should not have returned).
+    @inlinable
+    @discardableResult
+    public mutating func remove(_ offset: UInt64) -> Bool {
+        let (word, bit) = position(offset)
+        guard wordPointer[word] & bit != 0 else { return false }
+        wordPointer[word] &= ~bit
+        marked -= 1
+        return true
+    }
+
+    @inlinable
+    public func contains(_ offset: UInt64) -> Bool {
+        let (word, bit) = position(offset)
+        return wordPointer[word] & bit != 0
+    }
+
+    /// Calls `body` with every marked offset and clears them all.
+    public mutating func removeAll(_ body: (UInt64) -> Void) {
+        for word in 0..<wordCount where words[word] != 0 {
+            var bits = words[word]
+            while bits != 0 {
+                let bit = bits.trailingZeroBitCount
+                body(UInt64((word << 6 | bit) << shift))
+                bits &= bits - 1
+            }
+            words[word] = 0
+        }
+        marked = 0
+    }
+
+    @inlinable
+    var wordPointer: UnsafeMutablePointer<UInt64> { words }
+
+    @inlinable
+    func position(_ offset: UInt64) -> (Int, UInt64) {
+        assert(offset & UInt64(granularity - 1) == 0, "offset \(offset) is not a multiple of \(granularity)")
+        let index = Int(truncatingIfNeeded: offset >> UInt64(shift))
+        return (index >> 6, 1 << UInt64(index & 63))
+    }
+}

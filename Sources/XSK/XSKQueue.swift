@@ -1,0 +1,406 @@
+// One queue's data path, kept the way a NIC driver keeps its RX/TX rings: the AF_XDP socket
+// and its four rings, the fragment caches that feed them (one for the fill ring, one for frames
+// the application builds), and an account of every buffer: in the fill ring or with the kernel,
+// with the application, in the TX ring, or back in a cache.
+//
+// Single owner: the queue's poll thread holds it as a local and calls its mutating methods; no
+// lock, no atomic, no allocation per packet (a fragment the application frees on this thread
+// goes back to the cache's bias; the pool's atomic free is for fragments of pages the cache
+// has let go, and for other threads).
+
+import CShims
+import Logging
+import PageFrag
+import SystemCalls
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A received frame, the application's until it calls `release` or passes it to `transmit`.
+@frozen
+public struct ReceivedFrame: Sendable {
+    /// The fill fragment the frame landed in; this is what goes back to the pool.
+    public var fragment: Fragment
+    /// The descriptor address: the fragment's start with the data's offset inside it in the top
+    /// 16 bits (unaligned-chunk mode). Send it as is to forward the frame without a copy.
+    public var address: UInt64
+    public var length: UInt32
+
+    @inlinable
+    public init(fragment: Fragment, address: UInt64, length: UInt32) {
+        self.fragment = fragment
+        self.address = address
+        self.length = length
+    }
+
+    /// UMEM offset of the first byte of the frame.
+    @inlinable
+    public var dataOffset: UInt64 { xsk_umem__add_offset_to_addr(address) }
+}
+
+public struct XSKQueue: ~Copyable {
+    public struct Configuration: Sendable {
+        /// Descriptors per ring operation.
+        public var batchSize = 64
+        /// Fill fragments start at multiples of this (a cache line by default).
+        public var fragmentAlignment = 64
+        /// The link MTU to size fill fragments for; nil reads it from the interface.
+        public var mtu: Int?
+        public init() {}
+    }
+
+    public let socket: XSKSocket
+    public let pool: PagePool
+    public let configuration: Configuration
+    let programs: XDPPrograms?
+    @usableFromInline var fillCache: PageFragCache
+    @usableFromInline var transmitCache: PageFragCache
+    /// Fragments posted to the fill ring or the TX ring and not back yet.
+    var withKernel: FragmentBitmap
+    /// Bytes of each fill fragment: headroom + 256 + the longest frame the MTU allows.
+    public private(set) var fragmentSize: Int
+    public private(set) var mtu: Int
+    /// The frame limit the XDP program applies to this queue.
+    public private(set) var frameLimit: Int
+    /// A raise of the frame limit waiting until every smaller fragment has come back.
+    var pendingLimit: (afterReceived: UInt64, limit: Int)?
+    /// Counters kept as drivers keep them, in plain memory on the poll thread.
+    public var statistics: Statistics { counters }
+    @usableFromInline var counters = Statistics()
+    let headroom: Int
+    let logger: Logger
+
+    /// Counters kept as drivers keep them, in plain memory on the poll thread.
+    public struct Statistics: Sendable, Equatable {
+        public var rxPackets: UInt64 = 0
+        public var rxBytes: UInt64 = 0
+        public var txPackets: UInt64 = 0
+        public var txBytes: UInt64 = 0
+        /// Fragments posted to the fill ring, ever.
+        public var fillPosted: UInt64 = 0
+        /// Times a refill found no fragment to post (the pool ran dry).
+        public var fillShortfalls: UInt64 = 0
+        /// Times a receive found the fill ring empty (the kernel had nothing to receive into).
+        public var fillRingEmptyEvents: UInt64 = 0
+        /// Frames given back by the application.
+        public var released: UInt64 = 0
+        /// Frames the application handed to a TX ring (this queue's or another's).
+        public var forwarded: UInt64 = 0
+        public var txSubmitted: UInt64 = 0
+        public var completions: UInt64 = 0
+        /// RX or completion addresses that were not buffers this queue gave the kernel:
+        /// counted and skipped, never followed.
+        public var invalidAddresses: UInt64 = 0
+        public init() {}
+    }
+
+    /// Sets up the buffers of `socket`'s queue and fills its fill ring. `programs`, when given,
+    /// receives the queue's frame limit.
+    public init(socket: XSKSocket, programs: XDPPrograms?, configuration: Configuration = .init(), logger: Logger) throws(XSKError) {
+        precondition(!socket.sharesQueueRings, "a socket that shares its queue's rings has no fill ring to manage")
+        let alignment = configuration.fragmentAlignment
+        precondition(alignment > 0 && alignment & (alignment - 1) == 0 && alignment <= 4096)
+        self.socket = socket
+        self.pool = socket.umem.pool
+        self.configuration = configuration
+        self.programs = programs
+        var logger = logger
+        logger[metadataKey: "interface"] = "\(socket.interface)"
+        logger[metadataKey: "queue"] = "\(socket.queue)"
+        self.logger = logger
+        headroom = Int(socket.umem.configuration.headroom)
+        let linkMTU: Int
+        if let mtu = configuration.mtu { linkMTU = mtu } else { linkMTU = try socket.linkMTU() }
+        let size = Self.fragmentSize(
+            mtu: linkMTU, headroom: headroom, alignment: alignment, chunkSize: Int(socket.umem.configuration.chunkSize))
+        try programs?.setFrameLimit(UInt32(size - 256 - headroom), queue: socket.queue)
+        mtu = linkMTU
+        fragmentSize = size
+        frameLimit = size - 256 - headroom
+        fillCache = PageFragCache(pool: pool)
+        transmitCache = PageFragCache(pool: pool)
+        withKernel = FragmentBitmap(regionSize: pool.size, granularity: min(alignment, 64))
+        refill()
+        logger.info(
+            "queue ready",
+            metadata: ["mtu": "\(linkMTU)", "fragment": "\(fragmentSize)", "frameLimit": "\(frameLimit)", "posted": "\(counters.fillPosted)"])
+    }
+
+    /// The fill fragment size for a link MTU: room for the kernel's 256-byte XDP headroom, the
+    /// UMEM headroom, and the longest frame (MTU + Ethernet header + one VLAN tag), rounded up
+    /// to the alignment, and never more than the chunk the kernel assumes.
+    public static func fragmentSize(mtu: Int, headroom: Int, alignment: Int, chunkSize: Int) -> Int {
+        let needed = 256 + headroom + mtu + 14 + 4
+        let rounded = (needed + alignment - 1) / alignment * alignment
+        return min(rounded, chunkSize)
+    }
+
+    // MARK: Receive
+
+    /// Tops the fill ring up with fresh fragments; returns how many were posted.
+    @discardableResult
+    public mutating func refill() -> Int {
+        let fill = socket.fill
+        // The ring ran dry since the last refill: the kernel may have had nothing to receive
+        // into (XDP_STATISTICS counts the frames that found it so).
+        if counters.fillPosted > 0, fill.pending == 0 { counters.fillRingEmptyEvents &+= 1 }
+        let batch = fill.reserve(upTo: fill.size)
+        var written = 0
+        while written < batch.count {
+            guard let fragment = fillCache.alloc(size: fragmentSize, alignment: configuration.fragmentAlignment) else {
+                counters.fillShortfalls &+= 1
+                break
+            }
+            batch[written] = fragment.offset
+            withKernel.insert(fragment.offset)
+            written &+= 1
+        }
+        fill.submit(batch, count: written)
+        counters.fillPosted &+= UInt64(truncatingIfNeeded: written)
+        return written
+    }
+
+    /// Takes up to `frames.count` received frames (each is then the application's), and
+    /// refills the fill ring for them. Returns how many were taken.
+    public mutating func receive(into frames: UnsafeMutableBufferPointer<ReceivedFrame>) -> Int {
+        let rx = socket.rx
+        let batch = rx.peek(upTo: min(frames.count, configuration.batchSize))
+        if batch.count == 0 { return 0 }
+        var taken = 0
+        var bytes: UInt64 = 0
+        for index in 0..<batch.count {
+            let descriptor = batch[index]
+            let start = xsk_umem__extract_addr(descriptor.addr)
+            // Only what this queue gave the kernel may come back; anything else is skipped.
+            guard start < UInt64(pool.size), withKernel.remove(start),
+                xsk_umem__extract_offset(descriptor.addr) &+ UInt64(descriptor.len) <= UInt64(fragmentSize)
+            else {
+                counters.invalidAddresses &+= 1
+                continue
+            }
+            frames[taken] = ReceivedFrame(
+                fragment: Fragment(offset: start, length: UInt32(truncatingIfNeeded: fragmentSize)),
+                address: descriptor.addr, length: descriptor.len)
+            bytes &+= UInt64(descriptor.len)
+            taken &+= 1
+        }
+        rx.release(batch)
+        counters.rxPackets &+= UInt64(truncatingIfNeeded: taken)
+        counters.rxBytes &+= bytes
+        if let pendingLimit, counters.rxPackets >= pendingLimit.afterReceived { applyPendingLimit() }
+        refill()
+        return taken
+    }
+
+    /// Gives a received frame back; on this thread, its reference returns to the fill cache
+    /// without an atomic when its page is still the one being carved.
+    @inlinable
+    public mutating func release(_ frame: ReceivedFrame) {
+        fillCache.free(frame.fragment)
+        counters.released &+= 1
+    }
+
+    /// Whether the kernel sleeps until woken (need_wakeup) before it fills the RX ring again.
+    public var needsReceiveWakeup: Bool { socket.fill.needsWakeup }
+
+    // MARK: Transmit
+
+    /// A buffer for a frame the application builds, from the queue's TX cache.
+    @inlinable
+    public mutating func allocateTransmitBuffer(length: Int) -> Fragment? {
+        transmitCache.alloc(size: length, alignment: configuration.fragmentAlignment)
+    }
+
+    /// Queues frames for transmit: each fragment is the TX ring's until its completion, which
+    /// frees it. `frames` are fragments built here (address = fragment offset) or frames
+    /// received on any queue sharing the UMEM (forwarded without a copy). Returns how many were
+    /// queued; the rest (TX ring full) stay the caller's.
+    public mutating func transmit(_ frames: UnsafeBufferPointer<ReceivedFrame>) -> Int {
+        let tx = socket.tx
+        let batch = tx.reserve(upTo: frames.count)
+        var bytes: UInt64 = 0
+        for index in 0..<batch.count {
+            let frame = frames[index]
+            batch[index] = xdp_desc(addr: frame.address, len: frame.length, options: 0)
+            withKernel.insert(frame.fragment.offset)
+            bytes &+= UInt64(frame.length)
+        }
+        tx.submit(batch)
+        counters.txSubmitted &+= UInt64(truncatingIfNeeded: batch.count)
+        counters.txBytes &+= bytes
+        if batch.count > 0, tx.needsWakeup { try? socket.wakeTransmit() }
+        return batch.count
+    }
+
+    /// Counts a received frame that the application passed to another queue's `transmit`.
+    @inlinable
+    public mutating func forwarded(_ count: Int) {
+        counters.forwarded &+= UInt64(truncatingIfNeeded: count)
+    }
+
+    /// Frees the buffers the completion ring gives back (sent frames); returns how many.
+    @discardableResult
+    public mutating func reapCompletions() -> Int {
+        let completion = socket.completion
+        let batch = completion.peek(upTo: completion.size)
+        var done = 0
+        for index in 0..<batch.count {
+            let start = xsk_umem__extract_addr(batch[index])
+            guard start < UInt64(pool.size), withKernel.remove(start) else {
+                counters.invalidAddresses &+= 1
+                continue
+            }
+            // From this queue's caches or another queue's: the pool finds the page either way.
+            transmitCache.free(Fragment(offset: start, length: 0))
+            done &+= 1
+        }
+        completion.release(batch)
+        counters.completions &+= UInt64(truncatingIfNeeded: done)
+        counters.txPackets &+= UInt64(truncatingIfNeeded: done)
+        return done
+    }
+
+    // MARK: MTU
+
+    /// Reads the interface's MTU and follows a change: fragments for the new size from now on,
+    /// and the XDP program's frame limit lowered at once, or raised only once every smaller
+    /// fragment already posted has been used (a longer frame would overrun it).
+    public mutating func refreshMTU() throws(XSKError) {
+        guard configuration.mtu == nil else { return }
+        let current = try socket.linkMTU()
+        guard current != mtu else { return }
+        let newSize = Self.fragmentSize(
+            mtu: current, headroom: headroom, alignment: configuration.fragmentAlignment,
+            chunkSize: Int(socket.umem.configuration.chunkSize))
+        let newLimit = newSize - 256 - headroom
+        logger.notice("MTU changed", metadata: ["from": "\(mtu)", "to": "\(current)", "fragment": "\(newSize)"])
+        mtu = current
+        fragmentSize = newSize
+        if newLimit <= frameLimit {
+            frameLimit = newLimit
+            pendingLimit = nil
+            try programs?.setFrameLimit(UInt32(newLimit), queue: socket.queue)
+        } else {
+            // Everything posted so far may be smaller; frames are delivered in fill order.
+            pendingLimit = (counters.fillPosted, newLimit)
+        }
+    }
+
+    mutating func applyPendingLimit() {
+        guard let pendingLimit else { return }
+        self.pendingLimit = nil
+        frameLimit = pendingLimit.limit
+        do {
+            try programs?.setFrameLimit(UInt32(pendingLimit.limit), queue: socket.queue)
+        } catch {
+            logger.error("cannot raise the frame limit", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: Accounting
+
+    /// Where this queue's buffers are now.
+    public var census: QueueCensus {
+        let fillRing = socket.fill.pending
+        let txRing = socket.tx.pending
+        let inKernelTotal = withKernel.count
+        let transmitOutstanding = Int(counters.txSubmitted &- counters.completions)
+        let fillOutstanding = inKernelTotal - transmitOutstanding
+        return QueueCensus(
+            inFillRing: fillRing,
+            withKernelForReceive: max(0, fillOutstanding - fillRing),
+            inApplication: Int(counters.rxPackets &- counters.released &- counters.forwarded),
+            inTransmitRing: txRing,
+            withKernelForTransmit: max(0, transmitOutstanding - txRing),
+            fillCachePage: fillCache.currentPage,
+            transmitCachePage: transmitCache.currentPage,
+            cacheStatistics: fillCache.statistics)
+    }
+
+    // MARK: Teardown
+
+    /// Stops the queue: takes back what the kernel returns, closes the socket so the kernel
+    /// lets go of the rest (what was in the fill ring, what it held to receive into), gives all
+    /// of that back to the pool, and drains both caches with one call per page. Frames the
+    /// application still holds stay valid and are reported; the pool's quiescence check is the
+    /// pool owner's, once every queue has stopped.
+    public consuming func stop(programs: XDPPrograms? = nil, transmitTimeout: Duration = .milliseconds(500)) -> StopReport {
+        programs?.removeSocket(queue: socket.queue)
+        // Frames still queued for transmit: give the kernel a moment to send them.
+        let deadline = ContinuousClock.now + transmitTimeout
+        while Int(counters.txSubmitted &- counters.completions) > 0, ContinuousClock.now < deadline {
+            try? socket.wakeTransmit()
+            if reapCompletions() == 0 { usleep(1000) }
+        }
+        // What arrived and nobody will read: straight back.
+        var arrivedAtStop = 0
+        let rx = socket.rx
+        while true {
+            let batch = rx.peek(upTo: 256)
+            if batch.count == 0 { break }
+            for index in 0..<batch.count {
+                let start = xsk_umem__extract_addr(batch[index].addr)
+                if start < UInt64(pool.size), withKernel.remove(start) {
+                    fillCache.free(Fragment(offset: start, length: 0))
+                    arrivedAtStop += 1
+                } else {
+                    counters.invalidAddresses &+= 1
+                }
+            }
+            rx.release(batch)
+        }
+        let application = Int(counters.rxPackets &- counters.released &- counters.forwarded)
+        socket.close()
+        // The socket is closed: the kernel holds nothing of ours any more.
+        var reclaimed = 0
+        withKernel.removeAll { offset in
+            pool.free(Fragment(offset: offset, length: 0))
+            reclaimed += 1
+        }
+        fillCache.drain()
+        transmitCache.drain()
+        let report = StopReport(
+            interface: socket.interface.name, queue: socket.queue, statistics: counters,
+            arrivedAtStop: arrivedAtStop, reclaimedFromKernel: reclaimed, stillInApplication: application)
+        logger.info("queue stopped", metadata: ["report": "\(report)"])
+        return report
+    }
+}
+
+/// Where one queue's buffers are, at one moment (ring indices are snapshots).
+public struct QueueCensus: Sendable, Equatable {
+    /// Posted to the fill ring, not yet taken by the kernel.
+    public var inFillRing: Int
+    /// Taken by the kernel to receive into, not yet in the RX ring.
+    public var withKernelForReceive: Int
+    /// Received and not yet released or forwarded.
+    public var inApplication: Int
+    /// In the TX ring, not yet taken by the kernel.
+    public var inTransmitRing: Int
+    /// Taken by the kernel to send, not yet completed.
+    public var withKernelForTransmit: Int
+    public var fillCachePage: Page?
+    public var transmitCachePage: Page?
+    public var cacheStatistics: PageFragCache.Statistics
+}
+
+/// What stopping a queue found and gave back.
+public struct StopReport: Sendable, CustomStringConvertible {
+    public var interface: String
+    public var queue: UInt32
+    public var statistics: XSKQueue.Statistics
+    /// Frames in the RX ring at stop, given straight back.
+    public var arrivedAtStop: Int
+    /// Buffers the kernel held (fill ring, or taken to receive or send into) when the socket
+    /// closed, given back to the pool.
+    public var reclaimedFromKernel: Int
+    /// Frames the application still holds: valid until it frees them.
+    public var stillInApplication: Int
+
+    public var description: String {
+        "\(interface) queue \(queue): rx \(statistics.rxPackets), tx \(statistics.txPackets), "
+            + "returned at stop \(arrivedAtStop), reclaimed from the kernel \(reclaimedFromKernel), "
+            + "still with the application \(stillInApplication), invalid addresses \(statistics.invalidAddresses)"
+    }
+}

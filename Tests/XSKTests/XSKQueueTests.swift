@@ -1,0 +1,301 @@
+import CShims
+import Foundation
+import PageFrag
+import Testing
+import VethLab
+@testable import XSK
+
+/// Ring-level buffer management under real traffic: every buffer accounted for, teardown
+/// giving everything back, the fill fragments sized from the MTU and safe when it changes.
+@Suite("XSKQueue: ring-level buffers on veth", .serialized, Root.required)
+struct XSKQueueTests {
+    /// A socket on the lab's device end (queue `queue`), its program attached, on `pool`.
+    static func socket(
+        _ lab: VethLab, pool: PagePool, programs: XDPPrograms, queue: UInt32 = 0, umem: Umem? = nil
+    ) throws -> XSKSocket {
+        let interface = lab.deviceInterface
+        let socket = try lab.run(in: .device) {
+            try XSKSocket(
+                umem: umem ?? Umem(pool: pool, logger: TestLog.logger),
+                configuration: .init(interface: interface, queue: queue), logger: TestLog.logger)
+        }
+        try programs.insertSocket(socket.descriptor, queue: queue)
+        return socket
+    }
+
+    static func attach(_ lab: VethLab, _ programs: XDPPrograms, side: VethLab.Side = .device) throws -> XDPLink {
+        let interface = lab.interface(side)
+        return try lab.run(in: side) { try programs.attach(.redirect, to: NetworkInterface(named: interface), mode: .native) }
+    }
+
+    static func generate(_ lab: VethLab, _ programs: XDPPrograms, count: Int, length: Int, first: UInt64 = 0) throws {
+        try lab.run(in: .generator) {
+            try programs.generate(
+                frame: TestFrame.make(length: length), count: count,
+                on: NetworkInterface(named: lab.generatorInterface), sequenceOffset: TestFrame.sequenceOffset,
+                firstSequence: first)
+        }
+    }
+
+    static func pool(size: Int = 16 << 20, order: Int = 3) throws -> PagePool {
+        try PagePool(configuration: .init(size: size, pageOrder: order, backing: .smallPages, tracksFragments: true), logger: TestLog.logger)
+    }
+
+    @Test("fragments are sized from the MTU: 1792 bytes for 1500, packed across 4 KiB lines")
+    func fragmentSizing() {
+        #expect(XSKQueue.fragmentSize(mtu: 1500, headroom: 0, alignment: 64, chunkSize: 2048) == 1792)
+        #expect(XSKQueue.fragmentSize(mtu: 1500, headroom: 128, alignment: 64, chunkSize: 2048) == 1920)
+        #expect(XSKQueue.fragmentSize(mtu: 9000, headroom: 0, alignment: 64, chunkSize: 2048) == 2048)
+        #expect(XSKQueue.fragmentSize(mtu: 576, headroom: 0, alignment: 64, chunkSize: 2048) == 896)
+    }
+
+    @Test("start, receive under traffic, stop: every buffer comes home")
+    func startRunStop() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let programs = try XDPPrograms(logger: TestLog.logger)
+        let link = try Self.attach(lab, programs)
+        defer { link.detach() }
+        let pool = try Self.pool()
+        var queue = try XSKQueue(socket: Self.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
+        #expect(queue.fragmentSize == 1792)
+        #expect(queue.frameLimit == 1536)
+        let posted = queue.statistics.fillPosted
+        #expect(posted == 4096)
+        #expect(queue.census.inFillRing == 4096)
+
+        // Fewer frames than the RX ring holds (2048), so none is dropped while the test waits.
+        try Self.generate(lab, programs, count: 2000, length: 64)
+        let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
+        defer { frames.deallocate() }
+        var received = 0
+        var sequence: UInt64 = 0
+        while received < 2000 {
+            let count = queue.receive(into: frames)
+            if count == 0 { break }
+            for frame in frames.prefix(count) {
+                let bytes = UnsafeRawBufferPointer(start: pool.base + Int(frame.dataOffset), count: Int(frame.length))
+                #expect(TestFrame.sequence(in: bytes) == sequence)
+                sequence += 1
+                queue.release(frame)
+            }
+            received += count
+        }
+        #expect(received == 2000)
+        let census = queue.census
+        #expect(census.inApplication == 0)
+        #expect(census.inFillRing + census.withKernelForReceive == 4096)
+        let report = queue.stop(programs: programs)
+        #expect(report.stillInApplication == 0)
+        #expect(report.reclaimedFromKernel == 4096)
+        try pool.verifyQuiescent()
+    }
+
+    @Test("a frame the application keeps past stop is reported, not freed; freeing it makes the pool quiescent")
+    func keptFrameReported() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let programs = try XDPPrograms(logger: TestLog.logger)
+        let link = try Self.attach(lab, programs)
+        defer { link.detach() }
+        let pool = try Self.pool()
+        var queue = try XSKQueue(socket: Self.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
+        try Self.generate(lab, programs, count: 10, length: 64)
+        let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
+        defer { frames.deallocate() }
+        #expect(queue.receive(into: frames) == 10)
+        let kept = frames[0]
+        for frame in frames[1..<10] { queue.release(frame) }
+        let report = queue.stop(programs: programs)
+        #expect(report.stillInApplication == 1)
+        do {
+            try pool.verifyQuiescent()
+            Issue.record("a kept frame must keep the pool from being quiescent")
+        } catch {
+            #expect(error.census.outstandingFragments == 1)
+            #expect(error.census.releasedPages == 1)
+            #expect(error.census.pages.first?.page == pool.page(containing: kept.fragment.offset))
+        }
+        // Still valid memory: the page was not returned under the application.
+        let bytes = UnsafeRawBufferPointer(start: pool.base + Int(kept.dataOffset), count: Int(kept.length))
+        #expect(TestFrame.sequence(in: bytes) == 0)
+        pool.free(kept.fragment)
+        try pool.verifyQuiescent()
+    }
+
+    @Test("frames received on one queue are sent out of another sharing the UMEM, without a copy")
+    func forwardAcrossQueues() throws {
+        let lab = try VethLab(queues: 2)
+        defer { lab.destroy() }
+        let programs = try XDPPrograms(logger: TestLog.logger)
+        let link = try Self.attach(lab, programs)
+        defer { link.detach() }
+        // The far end counts what comes back with its own program.
+        let farPrograms = try XDPPrograms(logger: TestLog.logger)
+        let farLink = try Self.attach(lab, farPrograms, side: .generator)
+        defer { farLink.detach() }
+        let pool = try Self.pool()
+        let first = try Self.socket(lab, pool: pool, programs: programs, queue: 0)
+        let second = try Self.socket(lab, pool: pool, programs: programs, queue: 1, umem: first.umem)
+        var receiving = try XSKQueue(socket: first, programs: programs, logger: TestLog.logger)
+        var sending = try XSKQueue(socket: second, programs: programs, logger: TestLog.logger)
+
+        try lab.run(in: .generator) {
+            try pinCurrentThread(to: 0)  // veth: CPU 0 sends to queue 0
+            try programs.generate(
+                frame: TestFrame.make(length: 64), count: 500,
+                on: NetworkInterface(named: lab.generatorInterface), sequenceOffset: TestFrame.sequenceOffset)
+        }
+        let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
+        defer { frames.deallocate() }
+        var forwarded = 0
+        let deadline = ContinuousClock.now + .seconds(2)
+        while forwarded < 500, ContinuousClock.now < deadline {
+            let count = receiving.receive(into: frames)
+            var sent = 0
+            while sent < count {
+                sent += sending.transmit(UnsafeBufferPointer(rebasing: frames[sent..<count]))
+                sending.reapCompletions()
+            }
+            receiving.forwarded(count)
+            forwarded += count
+        }
+        #expect(forwarded == 500)
+        while sending.statistics.completions < 500, ContinuousClock.now < deadline + .seconds(1) {
+            try? sending.socket.wakeTransmit()
+            sending.reapCompletions()
+        }
+        #expect(sending.statistics.completions == 500)
+        let far = try (0..<2).map { try farPrograms.counters(queue: UInt32($0)).passed }.reduce(0, +)
+        #expect(far == 500)
+        _ = sending.stop(programs: programs)
+        _ = receiving.stop(programs: programs)
+        try pool.verifyQuiescent()
+    }
+
+    @Test("ring level: a fill cache's pages are left busy (the fill ring holds their newest fragments) and come home once their frames are freed")
+    func ringLevelPagesComeHome() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let programs = try XDPPrograms(logger: TestLog.logger)
+        let link = try Self.attach(lab, programs)
+        defer { link.detach() }
+        let pool = try Self.pool(size: 32 << 20)
+        var queue = try XSKQueue(socket: Self.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
+        let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
+        defer { frames.deallocate() }
+        for _ in 0..<10 {
+            try Self.generate(lab, programs, count: 2000, length: 64)
+            while true {
+                let count = queue.receive(into: frames)
+                if count == 0 { break }
+                for frame in frames.prefix(count) { queue.release(frame) }
+            }
+        }
+        let statistics = queue.census.cacheStatistics
+        // A fill ring 4096 deep never lets a 32 KiB page (18 fragments) be used up idle: the
+        // ring always holds its newest fragments. That is what descriptor-level reuse is for.
+        #expect(statistics.pagesReusedInPlace == 0)
+        #expect(statistics.pagesReleasedBusy > 1000)
+        // Yet the pages come home: only those still holding posted fragments are out.
+        let census = pool.census()
+        #expect(census.outstandingFragments == 4096)
+        #expect(census.releasedPages <= 4096 / 18 + 2)
+        _ = queue.stop(programs: programs)
+        try pool.verifyQuiescent()
+    }
+
+    @Test("MTU-size frames land next to fragments holding live data without touching them; a raised MTU never overruns")
+    func largestFramesNextToLiveData() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let programs = try XDPPrograms(logger: TestLog.logger)
+        let link = try Self.attach(lab, programs)
+        defer { link.detach() }
+        let pool = try Self.pool()
+        var queue = try XSKQueue(socket: Self.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
+        let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
+        defer { frames.deallocate() }
+
+        // Every frame as long as the link allows (1500 + 14), all kept: each fragment's
+        // neighbours then receive full-size frames while it holds live data.
+        var kept: [ReceivedFrame] = []
+        try Self.generate(lab, programs, count: 1000, length: 1514)
+        while true {
+            let count = queue.receive(into: frames)
+            if count == 0 { break }
+            kept += frames.prefix(count)
+        }
+        #expect(kept.count == 1000)
+        // Adjacent fragments really are packed closer than the kernel's 2048-byte chunk.
+        let sorted = kept.map(\.fragment.offset).sorted()
+        #expect(zip(sorted, sorted.dropFirst()).contains { $1 - $0 == 1792 })
+
+        // The link's MTU goes up to 3000; frames of 2500 bytes arrive. They would overrun a
+        // 1792-byte fragment, so the program passes them to the kernel instead.
+        try lab.exec(in: .device, "ip", "link", "set", lab.deviceInterface, "mtu", "3000")
+        try lab.exec(in: .generator, "ip", "link", "set", lab.generatorInterface, "mtu", "3000")
+        try queue.refreshMTU()
+        #expect(queue.mtu == 3000)
+        #expect(queue.fragmentSize == 2048)
+        try Self.generate(lab, programs, count: 200, length: 2500)
+        #expect(queue.receive(into: frames) == 0)
+        #expect(try programs.counters(queue: 0).tooLong == 200)
+
+        let template = TestFrame.make(length: 1514)
+        for (index, frame) in kept.enumerated() {
+            let bytes = UnsafeRawBufferPointer(start: pool.base + Int(frame.dataOffset), count: Int(frame.length))
+            #expect(TestFrame.sequence(in: bytes) == UInt64(index))
+            #expect(bytes[22...].elementsEqual(template[22...]), "frame \(index) damaged")
+        }
+        for frame in kept { queue.release(frame) }
+        _ = queue.stop(programs: programs)
+        try pool.verifyQuiescent()
+    }
+
+    @Test("100 stop/start cycles under traffic: no leak, flat memory")
+    func hundredCycles() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let programs = try XDPPrograms(logger: TestLog.logger)
+        let link = try Self.attach(lab, programs)
+        defer { link.detach() }
+        let pool = try Self.pool()
+        let stop = LockedFlag()
+        let generator = Thread {
+            let end = ContinuousClock.now + .seconds(60)
+            while !stop.get(), ContinuousClock.now < end {
+                try? Self.generate(lab, programs, count: 500, length: 64)
+            }
+        }
+        defer {
+            stop.set()
+            generator.join()
+        }
+        let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
+        defer { frames.deallocate() }
+        var residentAfter10 = 0
+        var total = 0
+        for cycle in 1...100 {
+            var queue = try XSKQueue(socket: Self.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
+            let deadline = ContinuousClock.now + .milliseconds(20)
+            while ContinuousClock.now < deadline {
+                let count = queue.receive(into: frames)
+                for frame in frames.prefix(count) { queue.release(frame) }
+                total += count
+            }
+            _ = queue.stop(programs: programs)
+            try pool.verifyQuiescent()
+            if cycle == 10 { residentAfter10 = Self.residentBytes() }
+        }
+        #expect(total > 0)
+        let growth = Self.residentBytes() - residentAfter10
+        #expect(growth < 8 << 20, "resident memory grew by \(growth) bytes over 90 cycles")
+    }
+
+    static func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let pages = Int(text.split(separator: " ")[1]) ?? 0
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}
