@@ -47,7 +47,18 @@ public struct XSKQueue: ~Copyable {
         public var fragmentAlignment = 64
         /// The link MTU to size fill fragments for; nil reads it from the interface.
         public var mtu: Int?
+        /// How the fill ring gets its buffers.
+        public var fillStrategy: FillStrategy = .fragmentCache
         public init() {}
+    }
+
+    public enum FillStrategy: String, Sendable, CaseIterable {
+        /// Ring level: fragments sized from the MTU, packed at any offset in the fill cache's
+        /// pages (the most buffers per MiB of UMEM).
+        case fragmentCache = "fragment-cache"
+        /// Descriptor level: one half-page buffer per fill slot, flipped and reposted on the
+        /// same page while the application gives buffers back quickly (the hottest cache).
+        case descriptorSlots = "descriptor-slots"
     }
 
     public let socket: XSKSocket
@@ -56,6 +67,10 @@ public struct XSKQueue: ~Copyable {
     let programs: XDPPrograms?
     @usableFromInline var fillCache: PageFragCache
     @usableFromInline var transmitCache: PageFragCache
+    /// Descriptor-level buffers, with `.descriptorSlots`.
+    @usableFromInline var slots: RxBufferSlots?
+    /// Replacement buffers the slots hand back during one receive, posted together.
+    let replacements: UnsafeMutablePointer<UInt64>
     /// Fragments posted to the fill ring or the TX ring and not back yet.
     var withKernel: FragmentBitmap
     /// Bytes of each fill fragment: headroom + 256 + the longest frame the MTU allows.
@@ -112,8 +127,11 @@ public struct XSKQueue: ~Copyable {
         headroom = Int(socket.umem.configuration.headroom)
         let linkMTU: Int
         if let mtu = configuration.mtu { linkMTU = mtu } else { linkMTU = try socket.linkMTU() }
-        let size = Self.fragmentSize(
-            mtu: linkMTU, headroom: headroom, alignment: alignment, chunkSize: Int(socket.umem.configuration.chunkSize))
+        let chunkSize = Int(socket.umem.configuration.chunkSize)
+        // Descriptor slots use half a 4 KiB page each, whatever the MTU.
+        let size = configuration.fillStrategy == .descriptorSlots
+            ? min(2048, chunkSize)
+            : Self.fragmentSize(mtu: linkMTU, headroom: headroom, alignment: alignment, chunkSize: chunkSize)
         try programs?.setFrameLimit(UInt32(size - 256 - headroom), queue: socket.queue)
         mtu = linkMTU
         fragmentSize = size
@@ -121,7 +139,14 @@ public struct XSKQueue: ~Copyable {
         fillCache = PageFragCache(pool: pool)
         transmitCache = PageFragCache(pool: pool)
         withKernel = FragmentBitmap(regionSize: pool.size, granularity: min(alignment, 64))
-        refill()
+        replacements = .allocate(capacity: max(configuration.batchSize, 1))
+        if configuration.fillStrategy == .descriptorSlots {
+            slots = RxBufferSlots(pool: pool, count: socket.fill.size, fragmentSize: size)
+            startSlots()
+        } else {
+            slots = nil
+            refill()
+        }
         logger.info(
             "queue ready",
             metadata: ["mtu": "\(linkMTU)", "fragment": "\(fragmentSize)", "frameLimit": "\(frameLimit)", "posted": "\(counters.fillPosted)"])
@@ -136,11 +161,31 @@ public struct XSKQueue: ~Copyable {
         return min(rounded, chunkSize)
     }
 
+    deinit {
+        replacements.deallocate()
+    }
+
     // MARK: Receive
+
+    mutating func startSlots() {
+        let fill = socket.fill
+        let batch = fill.reserve(upTo: fill.size)
+        var written = 0
+        slots!.start { fragment in
+            precondition(written < batch.count)
+            batch[written] = fragment.offset
+            withKernel.insert(fragment.offset)
+            written += 1
+        }
+        fill.submit(batch, count: written)
+        counters.fillPosted &+= UInt64(written)
+    }
 
     /// Tops the fill ring up with fresh fragments; returns how many were posted.
     @discardableResult
     public mutating func refill() -> Int {
+        // Descriptor slots repost as they receive.
+        guard slots == nil else { return 0 }
         let fill = socket.fill
         // The ring ran dry since the last refill: the kernel may have had nothing to receive
         // into (XDP_STATISTICS counts the frames that found it so).
@@ -168,7 +213,9 @@ public struct XSKQueue: ~Copyable {
         let batch = rx.peek(upTo: min(frames.count, configuration.batchSize))
         if batch.count == 0 { return 0 }
         var taken = 0
+        var replaced = 0
         var bytes: UInt64 = 0
+        let usesSlots = slots != nil
         for index in 0..<batch.count {
             let descriptor = batch[index]
             let start = xsk_umem__extract_addr(descriptor.addr)
@@ -179,9 +226,15 @@ public struct XSKQueue: ~Copyable {
                 counters.invalidAddresses &+= 1
                 continue
             }
-            frames[taken] = ReceivedFrame(
-                fragment: Fragment(offset: start, length: UInt32(truncatingIfNeeded: fragmentSize)),
-                address: descriptor.addr, length: descriptor.len)
+            var fragment = Fragment(offset: start, length: UInt32(truncatingIfNeeded: fragmentSize))
+            if usesSlots, let (received, replacement) = slots?.received(at: start) {
+                fragment = received
+                if let replacement {
+                    replacements[replaced] = replacement.offset
+                    replaced &+= 1
+                }
+            }
+            frames[taken] = ReceivedFrame(fragment: fragment, address: descriptor.addr, length: descriptor.len)
             bytes &+= UInt64(descriptor.len)
             taken &+= 1
         }
@@ -189,15 +242,37 @@ public struct XSKQueue: ~Copyable {
         counters.rxPackets &+= UInt64(truncatingIfNeeded: taken)
         counters.rxBytes &+= bytes
         if let pendingLimit, counters.rxPackets >= pendingLimit.afterReceived { applyPendingLimit() }
-        refill()
+        if usesSlots {
+            postReplacements(replaced)
+        } else {
+            refill()
+        }
         return taken
     }
 
-    /// Gives a received frame back; on this thread, its reference returns to the fill cache
-    /// without an atomic when its page is still the one being carved.
+    mutating func postReplacements(_ count: Int) {
+        guard count > 0 else { return }
+        let fill = socket.fill
+        let batch = fill.reserve(upTo: count)
+        // A replacement always finds room: the kernel took one fill entry per frame received.
+        precondition(batch.count == count, "fill ring has \(batch.count) free slots for \(count) replacements")
+        for index in 0..<count {
+            batch[index] = replacements[index]
+            withKernel.insert(replacements[index])
+        }
+        fill.submit(batch)
+        counters.fillPosted &+= UInt64(truncatingIfNeeded: count)
+    }
+
+    /// Gives a received frame back; on this thread, its reference returns to the fill cache's
+    /// (or its slot's) bias without an atomic when its page is still that holder's.
     @inlinable
     public mutating func release(_ frame: ReceivedFrame) {
-        fillCache.free(frame.fragment)
+        if slots != nil {
+            slots?.release(frame.fragment)
+        } else {
+            fillCache.free(frame.fragment)
+        }
         counters.released &+= 1
     }
 
@@ -300,8 +375,13 @@ public struct XSKQueue: ~Copyable {
 
     // MARK: Accounting
 
-    /// Where this queue's buffers are now.
+    /// Where this queue's buffers are now. (Mutating only because reading through an optional
+    /// non-copyable value needs exclusive access in Swift today.)
     public var census: QueueCensus {
+        mutating get { makeCensus() }
+    }
+
+    mutating func makeCensus() -> QueueCensus {
         let fillRing = socket.fill.pending
         let txRing = socket.tx.pending
         let inKernelTotal = withKernel.count
@@ -315,7 +395,8 @@ public struct XSKQueue: ~Copyable {
             withKernelForTransmit: max(0, transmitOutstanding - txRing),
             fillCachePage: fillCache.currentPage,
             transmitCachePage: transmitCache.currentPage,
-            cacheStatistics: fillCache.statistics)
+            cacheStatistics: fillCache.statistics,
+            slotStatistics: slots?.statistics)
     }
 
     // MARK: Teardown
@@ -342,7 +423,7 @@ public struct XSKQueue: ~Copyable {
             for index in 0..<batch.count {
                 let start = xsk_umem__extract_addr(batch[index].addr)
                 if start < UInt64(pool.size), withKernel.remove(start) {
-                    fillCache.free(Fragment(offset: start, length: 0))
+                    pool.free(Fragment(offset: start, length: 0))
                     arrivedAtStop += 1
                 } else {
                     counters.invalidAddresses &+= 1
@@ -360,6 +441,7 @@ public struct XSKQueue: ~Copyable {
         }
         fillCache.drain()
         transmitCache.drain()
+        slots?.drainAll()
         let report = StopReport(
             interface: socket.interface.name, queue: socket.queue, statistics: counters,
             arrivedAtStop: arrivedAtStop, reclaimedFromKernel: reclaimed, stillInApplication: application)
@@ -383,6 +465,8 @@ public struct QueueCensus: Sendable, Equatable {
     public var fillCachePage: Page?
     public var transmitCachePage: Page?
     public var cacheStatistics: PageFragCache.Statistics
+    /// Descriptor-level page reuse, with `.descriptorSlots`.
+    public var slotStatistics: RxBufferSlots.Statistics?
 }
 
 /// What stopping a queue found and gave back.

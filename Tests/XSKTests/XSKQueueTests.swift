@@ -49,17 +49,25 @@ struct XSKQueueTests {
         #expect(XSKQueue.fragmentSize(mtu: 576, headroom: 0, alignment: 64, chunkSize: 2048) == 896)
     }
 
-    @Test("start, receive under traffic, stop: every buffer comes home")
-    func startRunStop() throws {
+    static func configuration(_ strategy: XSKQueue.FillStrategy) -> XSKQueue.Configuration {
+        var configuration = XSKQueue.Configuration()
+        configuration.fillStrategy = strategy
+        return configuration
+    }
+
+    @Test("start, receive under traffic, stop: every buffer comes home", arguments: XSKQueue.FillStrategy.allCases)
+    func startRunStop(strategy: XSKQueue.FillStrategy) throws {
         let lab = try VethLab()
         defer { lab.destroy() }
         let programs = try XDPPrograms(logger: TestLog.logger)
         let link = try Self.attach(lab, programs)
         defer { link.detach() }
-        let pool = try Self.pool()
-        var queue = try XSKQueue(socket: Self.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
-        #expect(queue.fragmentSize == 1792)
-        #expect(queue.frameLimit == 1536)
+        let pool = try Self.pool(size: 32 << 20)
+        var queue = try XSKQueue(
+            socket: Self.socket(lab, pool: pool, programs: programs), programs: programs,
+            configuration: Self.configuration(strategy), logger: TestLog.logger)
+        #expect(queue.fragmentSize == (strategy == .fragmentCache ? 1792 : 2048))
+        #expect(queue.frameLimit == queue.fragmentSize - 256)
         let posted = queue.statistics.fillPosted
         #expect(posted == 4096)
         #expect(queue.census.inFillRing == 4096)
@@ -201,6 +209,51 @@ struct XSKQueueTests {
         let census = pool.census()
         #expect(census.outstandingFragments == 4096)
         #expect(census.releasedPages <= 4096 / 18 + 2)
+        _ = queue.stop(programs: programs)
+        try pool.verifyQuiescent()
+    }
+
+    @Test("descriptor slots: pages flip and are reused while the application frees quickly, and are let go busy while it holds")
+    func descriptorReuseCounters() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let programs = try XDPPrograms(logger: TestLog.logger)
+        let link = try Self.attach(lab, programs)
+        defer { link.detach() }
+        let pool = try Self.pool(size: 32 << 20)
+        var queue = try XSKQueue(
+            socket: Self.socket(lab, pool: pool, programs: programs), programs: programs,
+            configuration: Self.configuration(.descriptorSlots), logger: TestLog.logger)
+        let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
+        defer { frames.deallocate() }
+        for _ in 0..<5 {
+            try Self.generate(lab, programs, count: 2000, length: 64)
+            while true {
+                let count = queue.receive(into: frames)
+                if count == 0 { break }
+                for frame in frames.prefix(count) { queue.release(frame) }
+            }
+        }
+        let quick = try #require(queue.census.slotStatistics)
+        #expect(quick.pagesReused >= 9000)
+        #expect(quick.pagesBusy == 0)
+        #expect(quick.pagesAllocated == 4096)  // one page per fill slot, never more
+
+        // Holding everything: once the ring wraps (4096 slots), each slot receives again while
+        // the application still holds its other half.
+        var held: [ReceivedFrame] = []
+        for _ in 0..<3 {
+            try Self.generate(lab, programs, count: 2000, length: 64)
+            while true {
+                let count = queue.receive(into: frames)
+                if count == 0 { break }
+                held += frames.prefix(count)
+            }
+        }
+        let holding = try #require(queue.census.slotStatistics)
+        #expect(holding.pagesBusy > 0)
+        #expect(holding.pagesAllocated > quick.pagesAllocated)
+        for frame in held { queue.release(frame) }
         _ = queue.stop(programs: programs)
         try pool.verifyQuiescent()
     }
