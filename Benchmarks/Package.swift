@@ -33,6 +33,7 @@ let package = Package(
                 .product(name: "XSK", package: "xskd"),
                 .product(name: "VethLab", package: "xskd"),
                 .product(name: "PageFrag", package: "xskd"),
+                .product(name: "SystemCalls", package: "xskd"),
             ],
             path: "Sources/XSKRxBenchmark",
             // A measuring script in top-level code: Swift 5 mode spares it actor isolation.

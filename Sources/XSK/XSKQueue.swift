@@ -69,8 +69,11 @@ public struct XSKQueue: ~Copyable {
     @usableFromInline var transmitCache: PageFragCache
     /// Descriptor-level buffers, with `.descriptorSlots`.
     @usableFromInline var slots: RxBufferSlots?
-    /// Replacement buffers the slots hand back during one receive, posted together.
+    /// Replacement buffers the slots handed back and not yet posted. The kernel publishes
+    /// its fill-ring consumer index lazily, so the ring can look fuller than it is for a moment:
+    /// what does not fit waits here for the next receive.
     let replacements: UnsafeMutablePointer<UInt64>
+    var pendingReplacements = 0
     /// Fragments posted to the fill ring or the TX ring and not back yet.
     var withKernel: FragmentBitmap
     /// Bytes of each fill fragment: headroom + 256 + the longest frame the MTU allows.
@@ -139,7 +142,7 @@ public struct XSKQueue: ~Copyable {
         fillCache = PageFragCache(pool: pool)
         transmitCache = PageFragCache(pool: pool)
         withKernel = FragmentBitmap(regionSize: pool.size, granularity: min(alignment, 64))
-        replacements = .allocate(capacity: max(configuration.batchSize, 1))
+        replacements = .allocate(capacity: socket.fill.size + max(configuration.batchSize, 1))
         if configuration.fillStrategy == .descriptorSlots {
             slots = RxBufferSlots(pool: pool, count: socket.fill.size, fragmentSize: size)
             startSlots()
@@ -213,7 +216,7 @@ public struct XSKQueue: ~Copyable {
         let batch = rx.peek(upTo: min(frames.count, configuration.batchSize))
         if batch.count == 0 { return 0 }
         var taken = 0
-        var replaced = 0
+        var replaced = pendingReplacements
         var bytes: UInt64 = 0
         let usesSlots = slots != nil
         for index in 0..<batch.count {
@@ -254,14 +257,16 @@ public struct XSKQueue: ~Copyable {
         guard count > 0 else { return }
         let fill = socket.fill
         let batch = fill.reserve(upTo: count)
-        // A replacement always finds room: the kernel took one fill entry per frame received.
-        precondition(batch.count == count, "fill ring has \(batch.count) free slots for \(count) replacements")
-        for index in 0..<count {
+        for index in 0..<batch.count {
             batch[index] = replacements[index]
             withKernel.insert(replacements[index])
         }
         fill.submit(batch)
-        counters.fillPosted &+= UInt64(truncatingIfNeeded: count)
+        counters.fillPosted &+= UInt64(truncatingIfNeeded: batch.count)
+        pendingReplacements = count - batch.count
+        for index in 0..<pendingReplacements {
+            replacements[index] = replacements[batch.count + index]
+        }
     }
 
     /// Gives a received frame back; on this thread, its reference returns to the fill cache's
@@ -439,6 +444,12 @@ public struct XSKQueue: ~Copyable {
             pool.free(Fragment(offset: offset, length: 0))
             reclaimed += 1
         }
+        // Replacements never posted hold their references too.
+        for index in 0..<pendingReplacements {
+            pool.free(Fragment(offset: replacements[index], length: 0))
+            reclaimed += 1
+        }
+        pendingReplacements = 0
         fillCache.drain()
         transmitCache.drain()
         slots?.drainAll()

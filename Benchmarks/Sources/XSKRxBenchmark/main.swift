@@ -12,6 +12,7 @@ import Foundation
 import Logging
 import PageFrag
 import Synchronization
+import SystemCalls
 import VethLab
 import XSK
 
@@ -26,7 +27,7 @@ guard getuid() == 0 else {
     exit(1)
 }
 
-func template(length: Int) -> [UInt8] {
+@Sendable func template(length: Int) -> [UInt8] {
     var frame = [UInt8](repeating: 0, count: length)
     for index in 0..<6 { frame[index] = 0xFF }
     frame[6...11] = [0x02, 0, 0, 0, 0, 1]
@@ -35,7 +36,7 @@ func template(length: Int) -> [UInt8] {
     return frame
 }
 
-func pin(_ cpu: Int) {
+@Sendable func pin(_ cpu: Int) {
     let result = cshims_pin_current_thread(Int32(cpu))
     precondition(result == 0, "cannot pin to CPU \(cpu)")
 }
@@ -72,54 +73,43 @@ final class Shared: @unchecked Sendable {
     let generatorDone = Atomic<Bool>(false)
 }
 
-func swiftReceive(lab: VethLab) throws -> (mpps: Double, received: Int, statistics: XDPStatistics) {
+/// The Swift receive loop on an `XSKQueue` with the given fill strategy, pinned to CPU 1:
+/// receive a batch, give every frame back, repeat; the queue refills the fill ring.
+func swiftReceive(lab: VethLab, strategy: XSKQueue.FillStrategy) throws -> (mpps: Double, received: Int, statistics: XDPStatistics) {
     let programs = try XDPPrograms(logger: logger)
     let link = try lab.run(in: .device) {
         try programs.attach(.redirect, to: NetworkInterface(named: lab.deviceInterface), mode: .native)
     }
     defer { link.detach() }
-    let chunk = 2048
     let pool = try PagePool(configuration: .init(size: 64 << 20, pageOrder: 9, backing: .automatic), logger: logger)
-    var socket: XSKSocket? = try lab.run(in: .device) { () throws -> XSKSocket in
+    let socket = try lab.run(in: .device) { () throws -> XSKSocket in
         let umem = try Umem(pool: pool, logger: logger)
         var configuration = XSKSocket.Configuration(interface: lab.deviceInterface, queue: 0)
         configuration.rxSize = 4096
         return try XSKSocket(umem: umem, configuration: configuration, logger: logger)
     }
-    try programs.insertSocket(socket!.descriptor, queue: 0)
-    // Which 2048-byte slots are posted to the fill ring (or held by the kernel): one bit each,
-    // so that teardown can give them back without a per-packet dictionary.
-    let posted = UnsafeMutablePointer<UInt64>.allocate(capacity: pool.size / chunk / 64)
-    posted.initialize(repeating: 0, count: pool.size / chunk / 64)
-    defer { posted.deallocate() }
+    try programs.insertSocket(socket.descriptor, queue: 0)
 
     let shared = Shared()
     let result = LockedResult()
-    let receiver = JoinableThread { [socket] in
-        let receiverSocket = socket!
+    let ready = LockedResult()
+    let kernelStatistics = LockedValue<XDPStatistics?>(nil)
+    let receiver = JoinableThread {
         pin(1)
-        var cache = PageFragCache(pool: pool)
-        let fill = receiverSocket.fill
-        let rx = receiverSocket.rx
-        func post(_ batch: AddressBatch) {
-            for index in 0..<batch.count {
-                let offset = cache.alloc(size: chunk)!.offset
-                batch[index] = offset
-                let slot = Int(offset) / chunk
-                posted[slot / 64] |= 1 << UInt64(slot % 64)
-            }
-        }
-        let initial = fill.reserve(upTo: fill.size)
-        post(initial)
-        fill.submit(initial)
+        var configuration = XSKQueue.Configuration()
+        configuration.fillStrategy = strategy
+        var queue = try! XSKQueue(socket: socket, programs: programs, configuration: configuration, logger: logger)
+        let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
+        defer { frames.deallocate() }
+        ready.set(received: 0, seconds: 0)
         var received = 0
         var first: ContinuousClock.Instant?
         var last = ContinuousClock.now
         var idleSince: ContinuousClock.Instant?
         while true {
-            let batch = rx.peek(upTo: 64)
-            if batch.count == 0 {
-                if fill.needsWakeup { try? receiverSocket.wakeReceive() }
+            let count = queue.receive(into: frames)
+            if count == 0 {
+                if queue.needsReceiveWakeup { try? socket.wakeReceive() }
                 if shared.generatorDone.load(ordering: .acquiring) {
                     let now = ContinuousClock.now
                     if let idleSince, now - idleSince > .milliseconds(50) { break }
@@ -129,45 +119,36 @@ func swiftReceive(lab: VethLab) throws -> (mpps: Double, received: Int, statisti
             }
             idleSince = nil
             if first == nil { first = .now }
-            for index in 0..<batch.count {
-                let base = xsk_umem__extract_addr(batch[index].addr)
-                let slot = Int(base) / chunk
-                posted[slot / 64] &= ~(1 << UInt64(slot % 64))
-                cache.free(Fragment(offset: base, length: UInt32(chunk)))
-            }
-            rx.release(batch)
-            received += batch.count
+            for index in 0..<count { queue.release(frames[index]) }
+            received += count
             last = .now
-            let refill = fill.reserve(upTo: batch.count)
-            post(refill)
-            fill.submit(refill)
         }
         let elapsed = last - (first ?? last)
+        kernelStatistics.withLock { $0 = try? socket.statistics() }
+        _ = queue.stop(programs: programs)
         result.set(received: received, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-        cache.drain()
     }
-    Thread.sleep(forTimeInterval: 0.1)
+    while !ready.isSet { Thread.sleep(forTimeInterval: 0.01) }
     _ = try generate(programs, lab: lab, frames: frames)
     shared.generatorDone.store(true, ordering: .releasing)
     receiver.join()
-    let statistics = try socket!.statistics()
-    programs.removeSocket(queue: 0)
-    socket = nil
-    // The socket and its UMEM are closed: what was in the fill ring is ours again.
-    reclaim(posted, words: pool.size / chunk / 64, pool: pool, chunk: chunk)
+    let statistics = kernelStatistics.withLock { $0 }!
     do { try pool.verifyQuiescent() } catch { print("leak after the RX run: \(error)") }
     let (received, seconds) = result.value
     return (Double(received) / seconds / 1e6, received, statistics)
 }
 
-/// Frees the fragments still marked as posted once the socket that held them is closed.
-func reclaim(_ posted: UnsafeMutablePointer<UInt64>, words: Int, pool: PagePool, chunk: Int) {
-    for word in 0..<words where posted[word] != 0 {
-        for bit in 0..<64 where posted[word] & (1 << UInt64(bit)) != 0 {
-            pool.free(Fragment(offset: UInt64((word * 64 + bit) * chunk), length: UInt32(chunk)))
-        }
-        posted[word] = 0
-    }
+/// Fill buffers one MiB of UMEM holds: fragments for MTU 1500 carved by a fill cache until
+/// the pool is empty, against fixed 2 KiB frames.
+func buffersPerMiB(backing: PagePool.Backing, order: Int) throws -> (fragments: Double, backing: String) {
+    let pool = try PagePool(configuration: .init(size: 16 << 20, pageOrder: order, backing: backing, tracksFragments: false), logger: logger)
+    var cache = PageFragCache(pool: pool, minimumOrder: order)
+    var carved: [Fragment] = []
+    let size = XSKQueue.fragmentSize(mtu: 1500, headroom: 0, alignment: 64, chunkSize: 2048)
+    while let fragment = cache.alloc(size: size, alignment: 64) { carved.append(fragment) }
+    for fragment in carved { cache.free(fragment) }
+    cache.drain()
+    return (Double(carved.count) / Double(pool.size >> 20), "\(pool.backing), \((PagePool.unitSize << order) >> 10) KiB pages")
 }
 
 /// A thread whose closure is released when it ends, and that can be joined.
@@ -195,21 +176,39 @@ final class LockedResult: @unchecked Sendable {
     var value: (Int, Double) { lock.withLock { stored! } }
 }
 
+// 2 MiB hugepages for the UMEMs (64 MiB each, one at a time) and the buffers-per-MiB row;
+// the previous reservation is put back at the end.
+let hugePagesPath = "/proc/sys/vm/nr_hugepages"
+let previousHugePages = (try? String(contentsOfFile: hugePagesPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "0"
+try? "\((Int(previousHugePages) ?? 0) + 48)\n".write(toFile: hugePagesPath, atomically: false, encoding: .utf8)
+defer { try? "\(previousHugePages)\n".write(toFile: hugePagesPath, atomically: false, encoding: .utf8) }
+
 let lab = try VethLab()
 defer { lab.destroy() }
-print("| run | in-kernel XDP_DROP (Mpps) | Swift AF_XDP RX (Mpps) | ratio | RX delivered / sent | XDP_STATISTICS |")
-print("|--:|--:|--:|--:|--:|:--|")
-var ratios: [Double] = []
-var drops: [Double] = []
-var receives: [Double] = []
+print("| run | in-kernel XDP_DROP (Mpps) | Swift RX, fragment cache (Mpps) | Swift RX, descriptor slots (Mpps) | cache / drop | slots / cache | delivered (cache, slots) of \(frames) |")
+print("|--:|--:|--:|--:|--:|--:|--:|")
+var rows: [(drop: Double, cache: Double, slots: Double)] = []
 for run in 1...repetitions {
     let drop = try kernelDrop(lab: lab)
-    let rx = try swiftReceive(lab: lab)
-    let ratio = rx.mpps / drop.mpps
-    ratios.append(ratio)
-    drops.append(drop.mpps)
-    receives.append(rx.mpps)
-    print(String(format: "| %d | %.2f | %.2f | %.2f | %d / %d | %@ |", run, drop.mpps, rx.mpps, ratio, rx.received, frames, "\(rx.statistics)"))
+    let cache = try swiftReceive(lab: lab, strategy: .fragmentCache)
+    let slots = try swiftReceive(lab: lab, strategy: .descriptorSlots)
+    rows.append((drop.mpps, cache.mpps, slots.mpps))
+    print(String(format: "| %d | %.2f | %.2f | %.2f | %.2f | %.2f | %d, %d |", run, drop.mpps, cache.mpps, slots.mpps,
+        cache.mpps / drop.mpps, slots.mpps / cache.mpps, cache.received, slots.received))
 }
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-print(String(format: "| median | %.2f | %.2f | %.2f | | |", median(drops), median(receives), median(ratios)))
+print(String(format: "| median | %.2f | %.2f | %.2f | %.2f | %.2f | |",
+    median(rows.map(\.drop)), median(rows.map(\.cache)), median(rows.map(\.slots)),
+    median(rows.map { $0.cache / $0.drop }), median(rows.map { $0.slots / $0.cache })))
+
+print("")
+print("| UMEM backing | fill buffers per MiB (1792 B fragments) | 2 KiB frames per MiB | ratio |")
+print("|:--|--:|--:|--:|")
+for (backing, order) in [(PagePool.Backing.smallPages, 3), (.hugePages, 9)] {
+    do {
+        let result = try buffersPerMiB(backing: backing, order: order)
+        print(String(format: "| %@ | %.1f | 512 | %.3f |", result.backing, result.fragments, result.fragments / 512))
+    } catch {
+        print("| \(backing) | unavailable: \(error) | | |")
+    }
+}
