@@ -244,6 +244,34 @@ public final class PagePool: @unchecked Sendable {
         }
     }
 
+    /// Waits until every fragment has come home (page_pool's in-flight wait): polls the census,
+    /// logs a warning naming what is still out about once a second, and gives up after
+    /// `timeout`, returning the report instead of pretending the memory is free. The caller
+    /// must then keep the pool (and its region) alive: the fragments still out may be in use.
+    public func waitUntilQuiescent(timeout: Duration, poll: Duration = .milliseconds(10)) -> LeakReport? {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var nextWarning = clock.now + .seconds(1)
+        while true {
+            do {
+                try verifyQuiescent()
+                return nil
+            } catch {
+                let now = clock.now
+                if now >= deadline {
+                    logger.error("page pool still has fragments out; keeping its memory", metadata: ["report": "\(error)"])
+                    return error
+                }
+                if now >= nextWarning {
+                    logger.warning("waiting for fragments to come home", metadata: ["census": "\(error.census)"])
+                    nextWarning = now + .seconds(1)
+                }
+            }
+            let pause = poll.components
+            usleep(useconds_t(pause.seconds * 1_000_000 + pause.attoseconds / 1_000_000_000_000))
+        }
+    }
+
     /// Live fragments according to the fragment tracker (nil when tracking is off): a count
     /// kept apart from the reference counts, for cross-checking them in tests.
     public func trackedLiveFragments() -> Int? { tracker?.liveCount() }

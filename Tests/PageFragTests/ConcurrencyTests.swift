@@ -157,3 +157,32 @@ final class TestThread: @unchecked Sendable {
 final class AtomicCounter: Sendable {
     let value = Atomic<Int>(0)
 }
+
+@Suite("PagePool in-flight wait")
+struct PagePoolWaitTests {
+    @Test("waitUntilQuiescent returns once the last fragment comes home from another thread")
+    func waitsForLateFree() throws {
+        let pool = try TestSupport.pool(tracksFragments: false)
+        var cache = PageFragCache(pool: pool)
+        let fragment = try unwrap(cache.alloc(size: 100))
+        cache.drain()
+        let freer = TestThread {
+            usleep(50_000)
+            pool.free(fragment)
+        }
+        #expect(pool.waitUntilQuiescent(timeout: .seconds(5)) == nil)
+        freer.join()
+    }
+
+    @Test("waitUntilQuiescent gives up after its timeout with a report naming what is out")
+    func timesOut() throws {
+        let pool = try TestSupport.pool(tracksFragments: false)
+        var cache = PageFragCache(pool: pool)
+        let fragment = try unwrap(cache.alloc(size: 100))
+        cache.drain()
+        let report = try #require(pool.waitUntilQuiescent(timeout: .milliseconds(50)))
+        #expect(report.census.outstandingFragments == 1)
+        pool.free(fragment)
+        #expect(pool.waitUntilQuiescent(timeout: .milliseconds(50)) == nil)
+    }
+}

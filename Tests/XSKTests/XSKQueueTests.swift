@@ -181,6 +181,51 @@ struct XSKQueueTests {
         try pool.verifyQuiescent()
     }
 
+    @Test("frames the application builds in TX fragments go out, and their completions free them")
+    func transmitBuiltFrames() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let programs = try XDPPrograms(logger: TestLog.logger)
+        let link = try Self.attach(lab, programs)
+        defer { link.detach() }
+        let farPrograms = try XDPPrograms(logger: TestLog.logger)
+        let farLink = try Self.attach(lab, farPrograms, side: .generator)
+        defer { farLink.detach() }
+        let pool = try Self.pool()
+        var queue = try XSKQueue(socket: Self.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
+        let outgoing = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 32)
+        defer { outgoing.deallocate() }
+        var sent = 0
+        let deadline = ContinuousClock.now + .seconds(2)
+        while sent < 1000, ContinuousClock.now < deadline {
+            var built = 0
+            // Arbitrary lengths, as sk_buff heads are: each frame a fragment of its own size.
+            while built < 32, sent + built < 1000 {
+                let length = 60 + (sent + built) % 200
+                guard let fragment = queue.allocateTransmitBuffer(length: length) else { break }
+                let bytes = UnsafeMutableRawBufferPointer(start: pool.base + Int(fragment.offset), count: length)
+                bytes.copyBytes(from: TestFrame.make(length: length, sequence: UInt64(sent + built)))
+                outgoing[built] = ReceivedFrame(fragment: fragment, address: fragment.offset, length: UInt32(length))
+                built += 1
+            }
+            var queued = 0
+            while queued < built {
+                queued += queue.transmit(UnsafeBufferPointer(rebasing: outgoing[queued..<built]))
+                queue.reapCompletions()
+            }
+            sent += built
+        }
+        while queue.statistics.completions < 1000, ContinuousClock.now < deadline + .seconds(1) {
+            try? queue.socket.wakeTransmit()
+            queue.reapCompletions()
+        }
+        #expect(queue.statistics.completions == 1000)
+        #expect(try farPrograms.counters(queue: 0).passed == 1000)
+        let report = queue.stop(programs: programs)
+        #expect(report.statistics.txPackets == 1000)
+        try pool.verifyQuiescent()
+    }
+
     @Test("ring level: a fill cache's pages are left busy (the fill ring holds their newest fragments) and come home once their frames are freed")
     func ringLevelPagesComeHome() throws {
         let lab = try VethLab()
