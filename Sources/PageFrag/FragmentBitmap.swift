@@ -4,17 +4,17 @@
 // give back what the kernel kept when the socket closed: the kernel returns nothing then, and
 // a fragment consumed from the fill ring but never delivered leaves no other trace.
 //
-// Single owner (the queue's thread); not thread-safe.
+// Single owner (the queue's thread); not thread-safe, not Sendable. A class whose stored
+// properties are all constants: marking writes the bitmap's memory, never the object, so the
+// per-packet calls carry no exclusivity check. (A non-copyable struct would say "one owner"
+// more directly, but Swift 6.3 crashes compiling one like it under -sanitize=thread.)
 
-public struct FragmentBitmap: ~Copyable {
+public final class FragmentBitmap {
     /// Fragment starts are multiples of this (the queue's fragment alignment).
     public let granularity: Int
     @usableFromInline let shift: Int
     @usableFromInline let words: UnsafeMutablePointer<UInt64>
     @usableFromInline let wordCount: Int
-    /// Fragments marked now.
-    public var count: Int { marked }
-    @usableFromInline var marked = 0
 
     /// A bitmap for fragment starts in a region of `regionSize` bytes, each a multiple of
     /// `granularity` (a power of two).
@@ -31,33 +31,38 @@ public struct FragmentBitmap: ~Copyable {
 
     /// Marks the fragment starting at `offset` as with the kernel.
     @inlinable
-    public mutating func insert(_ offset: UInt64) {
+    public func insert(_ offset: UInt64) {
         let (word, bit) = position(offset)
-        assert(wordPointer[word] & bit == 0, "fragment at \(offset) handed to the kernel twice")
-        wordPointer[word] |= bit
-        marked += 1
+        assert(words[word] & bit == 0, "fragment at \(offset) handed to the kernel twice")
+        words[word] |= bit
     }
 
     /// Clears the mark; returns false when the fragment was not marked (an address the kernel
     /// should not have returned).
     @inlinable
     @discardableResult
-    public mutating func remove(_ offset: UInt64) -> Bool {
+    public func remove(_ offset: UInt64) -> Bool {
         let (word, bit) = position(offset)
-        guard wordPointer[word] & bit != 0 else { return false }
-        wordPointer[word] &= ~bit
-        marked -= 1
+        guard words[word] & bit != 0 else { return false }
+        words[word] &= ~bit
         return true
     }
 
     @inlinable
     public func contains(_ offset: UInt64) -> Bool {
         let (word, bit) = position(offset)
-        return wordPointer[word] & bit != 0
+        return words[word] & bit != 0
+    }
+
+    /// Fragments marked now (counted, not kept: reading it is for the census, not per packet).
+    public var count: Int {
+        var total = 0
+        for word in 0..<wordCount { total += words[word].nonzeroBitCount }
+        return total
     }
 
     /// Calls `body` with every marked offset and clears them all.
-    public mutating func removeAll(_ body: (UInt64) -> Void) {
+    public func removeAll(_ body: (UInt64) -> Void) {
         for word in 0..<wordCount where words[word] != 0 {
             var bits = words[word]
             while bits != 0 {
@@ -67,11 +72,7 @@ public struct FragmentBitmap: ~Copyable {
             }
             words[word] = 0
         }
-        marked = 0
     }
-
-    @inlinable
-    var wordPointer: UnsafeMutablePointer<UInt64> { words }
 
     @inlinable
     func position(_ offset: UInt64) -> (Int, UInt64) {

@@ -5,57 +5,35 @@
 
 import CShims
 
-public struct RxRing: @unchecked Sendable {
+public struct ConsumerRing<Slot>: @unchecked Sendable {
     @usableFromInline let ring: UnsafeMutablePointer<xsk_ring_cons>
 
     init(_ ring: UnsafeMutablePointer<xsk_ring_cons>) { self.ring = ring }
 
     public var size: Int { Int(ring.pointee.size) }
 
-    /// Up to `count` received descriptors, oldest first.
+    /// Up to `count` filled slots, oldest first.
     @inlinable
-    public func peek(upTo count: Int) -> DescriptorBatch {
+    public func peek(upTo count: Int) -> RingBatch<Slot> {
         var start: UInt32 = 0
         let available = xsk_ring_cons__peek(ring, UInt32(truncatingIfNeeded: count), &start)
-        return DescriptorBatch(
-            slots: ring.pointee.ring.assumingMemoryBound(to: xdp_desc.self), mask: ring.pointee.mask,
+        return RingBatch(
+            slots: ring.pointee.ring.assumingMemoryBound(to: Slot.self), mask: ring.pointee.mask,
             start: start, count: Int(available))
     }
 
     @inlinable
-    public func release(_ batch: DescriptorBatch) {
+    public func release(_ batch: RingBatch<Slot>) {
         xsk_ring_cons__release(ring, UInt32(truncatingIfNeeded: batch.count))
     }
 
     @inlinable
-    public func cancel(_ batch: DescriptorBatch) {
+    public func cancel(_ batch: RingBatch<Slot>) {
         xsk_ring_cons__cancel(ring, UInt32(truncatingIfNeeded: batch.count))
     }
 }
 
-public struct CompletionRing: @unchecked Sendable {
-    @usableFromInline let ring: UnsafeMutablePointer<xsk_ring_cons>
-
-    init(_ ring: UnsafeMutablePointer<xsk_ring_cons>) { self.ring = ring }
-
-    public var size: Int { Int(ring.pointee.size) }
-
-    @inlinable
-    public func peek(upTo count: Int) -> AddressBatch {
-        var start: UInt32 = 0
-        let available = xsk_ring_cons__peek(ring, UInt32(truncatingIfNeeded: count), &start)
-        return AddressBatch(
-            slots: ring.pointee.ring.assumingMemoryBound(to: UInt64.self), mask: ring.pointee.mask,
-            start: start, count: Int(available))
-    }
-
-    @inlinable
-    public func release(_ batch: AddressBatch) {
-        xsk_ring_cons__release(ring, UInt32(truncatingIfNeeded: batch.count))
-    }
-
-    @inlinable
-    public func cancel(_ batch: AddressBatch) {
-        xsk_ring_cons__cancel(ring, UInt32(truncatingIfNeeded: batch.count))
-    }
-}
+/// Received frames.
+public typealias RxRing = ConsumerRing<xdp_desc>
+/// Buffers of sent frames, given back.
+public typealias CompletionRing = ConsumerRing<UInt64>

@@ -12,7 +12,7 @@
 
 import CShims
 
-public struct FillRing: @unchecked Sendable {
+public struct ProducerRing<Slot>: @unchecked Sendable {
     @usableFromInline let ring: UnsafeMutablePointer<xsk_ring_prod>
 
     init(_ ring: UnsafeMutablePointer<xsk_ring_prod>) { self.ring = ring }
@@ -21,19 +21,19 @@ public struct FillRing: @unchecked Sendable {
 
     /// Claims up to `count` free slots (fewer when the ring has fewer free).
     @inlinable
-    public func reserve(upTo count: Int) -> AddressBatch {
+    public func reserve(upTo count: Int) -> RingBatch<Slot> {
         let granted = xsk_prod_nb_free(ring, UInt32(truncatingIfNeeded: count))
         let taken = min(Int(granted), count)
         let start = ring.pointee.cached_prod
         ring.pointee.cached_prod = start &+ UInt32(truncatingIfNeeded: taken)
-        return AddressBatch(
-            slots: ring.pointee.ring.assumingMemoryBound(to: UInt64.self), mask: ring.pointee.mask,
+        return RingBatch(
+            slots: ring.pointee.ring.assumingMemoryBound(to: Slot.self), mask: ring.pointee.mask,
             start: start, count: taken)
     }
 
     /// Publishes the first `count` slots of the batch (all of them by default) to the kernel.
     @inlinable
-    public func submit(_ batch: AddressBatch, count: Int? = nil) {
+    public func submit(_ batch: RingBatch<Slot>, count: Int? = nil) {
         let published = count ?? batch.count
         precondition(published <= batch.count)
         // Give back what was reserved but not written, then publish the rest.
@@ -51,36 +51,7 @@ public struct FillRing: @unchecked Sendable {
     }
 }
 
-public struct TxRing: @unchecked Sendable {
-    @usableFromInline let ring: UnsafeMutablePointer<xsk_ring_prod>
-
-    init(_ ring: UnsafeMutablePointer<xsk_ring_prod>) { self.ring = ring }
-
-    public var size: Int { Int(ring.pointee.size) }
-
-    @inlinable
-    public func reserve(upTo count: Int) -> DescriptorBatch {
-        let granted = xsk_prod_nb_free(ring, UInt32(truncatingIfNeeded: count))
-        let taken = min(Int(granted), count)
-        let start = ring.pointee.cached_prod
-        ring.pointee.cached_prod = start &+ UInt32(truncatingIfNeeded: taken)
-        return DescriptorBatch(
-            slots: ring.pointee.ring.assumingMemoryBound(to: xdp_desc.self), mask: ring.pointee.mask,
-            start: start, count: taken)
-    }
-
-    @inlinable
-    public func submit(_ batch: DescriptorBatch, count: Int? = nil) {
-        let published = count ?? batch.count
-        precondition(published <= batch.count)
-        ring.pointee.cached_prod &-= UInt32(truncatingIfNeeded: batch.count - published)
-        xsk_ring_prod__submit(ring, UInt32(truncatingIfNeeded: published))
-    }
-
-    @inlinable
-    public var needsWakeup: Bool { xsk_ring_prod__needs_wakeup(ring) != 0 }
-
-    public var pending: Int {
-        Int(ring.pointee.cached_prod &- cshims_load_acquire_u32(ring.pointee.consumer))
-    }
-}
+/// Empty buffers for the kernel to receive into.
+public typealias FillRing = ProducerRing<UInt64>
+/// Frames to send.
+public typealias TxRing = ProducerRing<xdp_desc>

@@ -5,10 +5,9 @@
 
 import CShims
 
-/// Addresses (fill and completion rings): UMEM offsets, 8 bytes a slot.
 @frozen
-public struct AddressBatch {
-    @usableFromInline let slots: UnsafeMutablePointer<UInt64>
+public struct RingBatch<Slot> {
+    @usableFromInline let slots: UnsafeMutablePointer<Slot>
     @usableFromInline let mask: UInt32
     /// The ring index of the batch's first slot.
     public let start: UInt32
@@ -16,7 +15,7 @@ public struct AddressBatch {
     public let count: Int
 
     @inlinable
-    init(slots: UnsafeMutablePointer<UInt64>, mask: UInt32, start: UInt32, count: Int) {
+    init(slots: UnsafeMutablePointer<Slot>, mask: UInt32, start: UInt32, count: Int) {
         self.slots = slots
         self.mask = mask
         self.start = start
@@ -24,7 +23,7 @@ public struct AddressBatch {
     }
 
     @inlinable
-    public subscript(index: Int) -> UInt64 {
+    public subscript(index: Int) -> Slot {
         get {
             precondition(index >= 0 && index < count)
             return slots[Int((start &+ UInt32(truncatingIfNeeded: index)) & mask)]
@@ -36,31 +35,7 @@ public struct AddressBatch {
     }
 }
 
+/// Addresses (fill and completion rings): UMEM offsets, 8 bytes a slot.
+public typealias AddressBatch = RingBatch<UInt64>
 /// Descriptors (RX and TX rings): address, length and options, 16 bytes a slot.
-@frozen
-public struct DescriptorBatch {
-    @usableFromInline let slots: UnsafeMutablePointer<xdp_desc>
-    @usableFromInline let mask: UInt32
-    public let start: UInt32
-    public let count: Int
-
-    @inlinable
-    init(slots: UnsafeMutablePointer<xdp_desc>, mask: UInt32, start: UInt32, count: Int) {
-        self.slots = slots
-        self.mask = mask
-        self.start = start
-        self.count = count
-    }
-
-    @inlinable
-    public subscript(index: Int) -> xdp_desc {
-        get {
-            precondition(index >= 0 && index < count)
-            return slots[Int((start &+ UInt32(truncatingIfNeeded: index)) & mask)]
-        }
-        nonmutating set {
-            precondition(index >= 0 && index < count)
-            slots[Int((start &+ UInt32(truncatingIfNeeded: index)) & mask)] = newValue
-        }
-    }
-}
+public typealias DescriptorBatch = RingBatch<xdp_desc>

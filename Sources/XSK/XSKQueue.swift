@@ -75,7 +75,7 @@ public struct XSKQueue: ~Copyable {
     let replacements: UnsafeMutablePointer<UInt64>
     var pendingReplacements = 0
     /// Fragments posted to the fill ring or the TX ring and not back yet.
-    var withKernel: FragmentBitmap
+    let withKernel: FragmentBitmap
     /// Bytes of each fill fragment: headroom + 256 + the longest frame the MTU allows.
     public private(set) var fragmentSize: Int
     public private(set) var mtu: Int
