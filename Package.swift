@@ -10,6 +10,7 @@ let package = Package(
         // Test networks for tests and benchmarks (two namespaces, one veth pair).
         .library(name: "VethLab", targets: ["VethLab"]),
         .executable(name: "xskd-gen", targets: ["xskd-gen"]),
+        .executable(name: "xskd", targets: ["xskd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -46,6 +47,15 @@ let package = Package(
             name: "xskd-gen",
             dependencies: [
                 "XSK", "CShims",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The daemon.
+        .executableTarget(
+            name: "xskd",
+            dependencies: [
+                "XSK", "PageFrag", "CShims", "SystemCalls",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <errno.h>
@@ -173,4 +174,9 @@ int cshims_xsk_options(int fd, uint32_t *options) {
     if (getsockopt(fd, SOL_XDP, XDP_OPTIONS, &value, &length)) return -errno;
     *options = value.flags;
     return 0;
+}
+
+int cshims_raise_memlock_limit(void) {
+    struct rlimit limit = {RLIM_INFINITY, RLIM_INFINITY};
+    return setrlimit(RLIMIT_MEMLOCK, &limit) ? -errno : 0;
 }

@@ -55,6 +55,10 @@ int cshims_xsk_bind(int fd, uint32_t ifindex, uint32_t queue, uint16_t flags, in
 /// XDP_OPTIONS (XDP_OPTIONS_ZEROCOPY when the bind is zero-copy).
 int cshims_xsk_options(int fd, uint32_t *options);
 
+/// Raises RLIMIT_MEMLOCK to unlimited. Returns 0 or a negative errno (EPERM without
+/// CAP_SYS_RESOURCE, even as root in some containers).
+int cshims_raise_memlock_limit(void);
+
 /// Pins the calling thread to one CPU. Returns 0 or an errno value (pthread convention).
 int cshims_pin_current_thread(int cpu);
 

@@ -1,0 +1,215 @@
+// The daemon's life: check the machine, set up the program, UMEM, sockets and poll threads,
+// report while running, and take everything down again in order, proving at the end that
+// every buffer came home.
+
+import CShims
+import Foundation
+import Logging
+import PageFrag
+import SystemCalls
+import XSK
+
+struct DaemonError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+final class Daemon {
+    let options: Run
+    let logger: Logger
+
+    init(options: Run, logger: Logger) {
+        self.options = options
+        self.logger = logger
+    }
+
+    func run() throws(DaemonError) {
+        guard geteuid() == 0 else {
+            throw DaemonError("xskd needs root (or CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_PERFMON and CAP_IPC_LOCK)")
+        }
+        let interface: NetworkInterface
+        do {
+            interface = try NetworkInterface(named: options.interface)
+        } catch {
+            throw DaemonError("\(error)")
+        }
+        guard Self.isUp(interface) else {
+            throw DaemonError("interface \(interface) is down: bring it up with `ip link set \(interface) up`")
+        }
+        let available = Self.receiveQueueCount(interface)
+        let queues: [UInt32]
+        do {
+            queues = try options.parsedQueues(available: available)
+        } catch {
+            throw DaemonError("\(error)")
+        }
+        let cpus = (try? options.parsedCPUs()) ?? nil
+        raiseMemoryLockLimit()
+
+        // Set-up, in the order teardown undoes it (each piece's deinit also undoes it on error).
+        let programs: XDPPrograms
+        let link: XDPLink
+        let pool: PagePool
+        var workers: [QueueWorker] = []
+        do {
+            programs = try XDPPrograms(logger: logger)
+            try programs.setFilter(options.filter())
+            link = try programs.attach(.redirect, to: interface, mode: options.xdpMode, replaceForeign: options.force)
+            pool = try PagePool(
+                configuration: .init(size: options.umemSize << 20, pageOrder: 9, backing: options.hugepages),
+                logger: logger)
+            var umemConfiguration = Umem.Configuration()
+            umemConfiguration.fillSize = options.fillSize
+            umemConfiguration.completionSize = options.fillSize
+            let umem = try Umem(pool: pool, configuration: umemConfiguration, logger: logger)
+            var queueConfiguration = XSKQueue.Configuration()
+            queueConfiguration.batchSize = options.batch
+            queueConfiguration.fillStrategy = options.fillStrategy
+            for (position, queue) in queues.enumerated() {
+                var socketConfiguration = XSKSocket.Configuration(interface: interface.name, queue: queue)
+                socketConfiguration.bindMode = options.bindMode
+                socketConfiguration.rxSize = options.ringSize
+                socketConfiguration.txSize = options.ringSize
+                let socket = try XSKSocket(umem: umem, configuration: socketConfiguration, logger: logger)
+                try programs.insertSocket(socket.descriptor, queue: queue)
+                var queueLogger = logger
+                queueLogger[metadataKey: "queue"] = "\(queue)"
+                workers.append(QueueWorker(
+                    socket: socket, programs: programs, job: options.job, wait: options.wait,
+                    cpu: cpus.flatMap { position < $0.count ? $0[position] : nil },
+                    configuration: queueConfiguration, logger: queueLogger))
+            }
+        } catch let error as XSKError {
+            throw DaemonError("\(error)")
+        } catch let error as PagePoolError {
+            throw DaemonError("\(error)")
+        } catch {
+            throw DaemonError("\(error)")
+        }
+
+        // Signals go to this thread only: the poll threads inherit the blocked mask.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, signal) }
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+
+        for worker in workers { worker.start() }
+        logger.info(
+            "xskd running",
+            metadata: [
+                "interface": "\(interface)", "queues": "\(queues)", "job": "\(options.job)",
+                "mode": "\(link.mode)", "bind": "\(workers.first?.socket.boundMode.description ?? "?")",
+                "fill": "\(options.fillStrategy.rawValue)",
+            ])
+
+        waitForStop(signals: &signals, workers: workers, programs: programs, queues: queues)
+
+        // Teardown: stop the threads (each stops its queue and gives its buffers back),
+        // detach the program, then prove the pool quiescent.
+        for worker in workers { worker.stop() }
+        for worker in workers { worker.join() }
+        var failures: [String] = []
+        for worker in workers {
+            let snapshot = worker.published.withLock { $0 }
+            if let failure = snapshot.failure { failures.append(failure) }
+            if let report = snapshot.report {
+                output("stopped \(report)")
+                if let kernel = snapshot.kernel { output("  kernel: \(kernel)") }
+            }
+        }
+        link.detach()
+        workers.removeAll()
+        if let leak = pool.waitUntilQuiescent(timeout: .seconds(2)) {
+            output("drain report: NOT quiescent\n\(leak)")
+            throw DaemonError("buffers still out at exit: \(leak.census)")
+        }
+        output("drain report: every buffer came home; \(pool.census())")
+        if !failures.isEmpty { throw DaemonError("queue failures: \(failures.joined(separator: "; "))") }
+    }
+
+    /// Reports every `statsInterval` until SIGINT, SIGTERM or the end of `duration`.
+    private func waitForStop(signals: inout sigset_t, workers: [QueueWorker], programs: XDPPrograms, queues: [UInt32]) {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let end = options.duration.map { start + .milliseconds(Int($0 * 1000)) }
+        let interval = options.statsInterval > 0 ? options.statsInterval : 1
+        var previous = workers.map { _ in XSKQueue.Statistics() }
+        var last = clock.now
+        while true {
+            var timeout = timespec(tv_sec: Int(interval), tv_nsec: Int((interval - Double(Int(interval))) * 1e9))
+            if let end {
+                let left = end - clock.now
+                if left <= .zero { logger.info("duration reached, stopping"); return }
+                let leftSeconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
+                if leftSeconds < interval {
+                    timeout = timespec(tv_sec: Int(leftSeconds), tv_nsec: Int((leftSeconds - Double(Int(leftSeconds))) * 1e9))
+                }
+            }
+            let signal = sigtimedwait(&signals, nil, &timeout)
+            if signal == SIGINT || signal == SIGTERM {
+                logger.info("signal received, stopping", metadata: ["signal": "\(signal == SIGINT ? "SIGINT" : "SIGTERM")"])
+                return
+            }
+            if signal == SIGHUP {
+                logger.notice("SIGHUP: no configuration file to reload yet; the filter stays as it is")
+            }
+            if workers.contains(where: { $0.published.withLock { $0.failure != nil } }) {
+                logger.error("a queue failed, stopping")
+                return
+            }
+            let now = clock.now
+            let elapsed = now - last
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            last = now
+            guard options.statsInterval > 0 else { continue }
+            for (index, worker) in workers.enumerated() {
+                let current = worker.published.withLock { $0.statistics }
+                let rxRate = Double(current.rxPackets &- previous[index].rxPackets) / seconds / 1e6
+                let txRate = Double(current.txPackets &- previous[index].txPackets) / seconds / 1e6
+                previous[index] = current
+                let program = (try? programs.counters(queue: queues[index])) ?? QueueCounters()
+                output(String(
+                    format: "queue %u: rx %.3f Mpps (%llu), tx %.3f Mpps (%llu), fill shortfalls %llu, invalid %llu | xdp redirected %llu, passed %llu",
+                    queues[index], rxRate, current.rxPackets, txRate, current.txPackets, current.fillShortfalls,
+                    current.invalidAddresses, program.redirected, program.passed))
+            }
+        }
+    }
+
+    /// UMEM registration pins memory. Root has CAP_IPC_LOCK, which registration honours even
+    /// when raising RLIMIT_MEMLOCK is refused, so a refusal here is only a warning.
+    private func raiseMemoryLockLimit() {
+        let result = cshims_raise_memlock_limit()
+        if result != 0 {
+            logger.warning(
+                "cannot raise RLIMIT_MEMLOCK; relying on CAP_IPC_LOCK for UMEM registration",
+                metadata: ["errno": "\(SystemCallError.name(ofErrno: -result))"])
+        }
+    }
+
+    static func isUp(_ interface: NetworkInterface) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard descriptor >= 0 else { return true }
+        defer { close(descriptor) }
+        var request = ifreq()
+        withUnsafeMutableBytes(of: &request.ifr_ifrn.ifrn_name) { bytes in
+            for (index, byte) in interface.name.utf8.enumerated() { bytes[index] = byte }
+        }
+        guard ioctl(descriptor, UInt(SIOCGIFFLAGS), &request) == 0 else { return true }
+        return Int32(request.ifr_ifru.ifru_flags) & Int32(IFF_UP) != 0
+    }
+
+    /// RX queues of the interface, from sysfs (nil when sysfs does not show it).
+    static func receiveQueueCount(_ interface: NetworkInterface) -> Int? {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net/\(interface.name)/queues") else {
+            return nil
+        }
+        let count = entries.filter { $0.hasPrefix("rx-") }.count
+        return count > 0 ? count : nil
+    }
+}
+
+/// A line on standard output, written at once (a pipe would otherwise buffer it until exit).
+func output(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

@@ -1,0 +1,163 @@
+// One queue's poll thread: it owns the queue's `XSKQueue` (rings and buffers) as a local, runs
+// the job on every batch, and publishes its counters for the control thread every ~100 ms,
+// never per packet. How it waits when idle: spin (lowest latency, burns its core), sleep in
+// poll() (wakes on the kernel's signal), or adaptive (spin while frames flow, sleep when idle).
+
+import CShims
+import Logging
+import PageFrag
+import Synchronization
+import SystemCalls
+import XSK
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum WaitMode: String, Sendable, CaseIterable {
+    case spin
+    case poll
+    case adaptive
+}
+
+/// The counters a worker publishes, and its stop report at the end.
+struct WorkerSnapshot: Sendable {
+    var statistics = XSKQueue.Statistics()
+    var kernel: XDPStatistics?
+    var report: StopReport?
+    var failure: String?
+}
+
+final class QueueWorker: @unchecked Sendable {
+    // Unchecked: `thread` is written once before start and read by join; the rest is shared
+    // through `published` (a lock) and `stopping` (an atomic).
+    let socket: XSKSocket
+    let programs: XDPPrograms
+    let job: Job
+    let wait: WaitMode
+    let cpu: Int?
+    let configuration: XSKQueue.Configuration
+    let logger: Logger
+    let published = LockedValue(WorkerSnapshot())
+    let stopping = Atomic<Bool>(false)
+    private var thread = pthread_t()
+
+    init(
+        socket: XSKSocket, programs: XDPPrograms, job: Job, wait: WaitMode, cpu: Int?,
+        configuration: XSKQueue.Configuration, logger: Logger
+    ) {
+        self.socket = socket
+        self.programs = programs
+        self.job = job
+        self.wait = wait
+        self.cpu = cpu
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    func start() {
+        let context = Unmanaged.passRetained(self).toOpaque()
+        let result = pthread_create(&thread, nil, { context in
+            let worker = Unmanaged<QueueWorker>.fromOpaque(context!).takeRetainedValue()
+            worker.run()
+            return nil
+        }, context)
+        precondition(result == 0, "pthread_create failed: \(result)")
+    }
+
+    func stop() { stopping.store(true, ordering: .releasing) }
+
+    func join() { pthread_join(thread, nil) }
+
+    private func run() {
+        if let cpu {
+            let result = cshims_pin_current_thread(Int32(cpu))
+            if result != 0 { logger.warning("cannot pin the poll thread", metadata: ["cpu": "\(cpu)", "errno": "\(result)"]) }
+        }
+        var queue: XSKQueue
+        do {
+            queue = try XSKQueue(socket: socket, programs: programs, configuration: configuration, logger: logger)
+        } catch {
+            published.withLock { $0.failure = "\(error)" }
+            logger.error("queue set-up failed", metadata: ["error": "\(error)"])
+            return
+        }
+        let batch = configuration.batchSize
+        let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: batch)
+        defer { frames.deallocate() }
+        var idleRounds = 0
+        var nextPublish = ContinuousClock.now
+        var loops = 0
+        while !stopping.load(ordering: .acquiring) {
+            let count = queue.receive(into: frames)
+            if count > 0 {
+                idleRounds = 0
+                process(count, &queue, frames)
+            } else {
+                idleRounds += 1
+                idle(&queue, rounds: idleRounds)
+            }
+            loops &+= 1
+            // The clock is read once every 256 loops, the counters published every 100 ms.
+            if loops & 255 == 0, ContinuousClock.now >= nextPublish {
+                publish(queue)
+                nextPublish = .now + .milliseconds(100)
+            }
+        }
+        publish(queue)
+        let kernel = try? socket.statistics()
+        let report = queue.stop(programs: programs)
+        published.withLock {
+            $0.kernel = kernel
+            $0.report = report
+        }
+    }
+
+    @inline(__always)
+    private func process(_ count: Int, _ queue: inout XSKQueue, _ frames: UnsafeMutableBufferPointer<ReceivedFrame>) {
+        switch job {
+        case .drop:
+            for index in 0..<count { queue.release(frames[index]) }
+        case .reflect:
+            let base = queue.pool.base
+            for index in 0..<count where frames[index].length >= 12 {
+                swapMACAddresses(base + Int(frames[index].dataOffset))
+            }
+            var sent = 0
+            while sent < count {
+                let queued = queue.transmit(UnsafeBufferPointer(rebasing: frames[sent..<count]))
+                if queued == 0 {
+                    // TX ring full: make room from completions; give up on what still does not fit.
+                    if queue.reapCompletions() == 0 {
+                        for index in sent..<count { queue.release(frames[index]) }
+                        break
+                    }
+                }
+                sent += queued
+            }
+            queue.reapCompletions()
+        }
+    }
+
+    private func idle(_ queue: inout XSKQueue, rounds: Int) {
+        if job == .reflect { queue.reapCompletions() }
+        switch wait {
+        case .spin:
+            if queue.needsReceiveWakeup { try? socket.wakeReceive() }
+        case .poll:
+            _ = try? socket.poll(timeoutMilliseconds: 100)
+        case .adaptive:
+            // Spin a little while frames may still come, then sleep until the kernel signals.
+            if rounds < 64 {
+                if queue.needsReceiveWakeup { try? socket.wakeReceive() }
+            } else {
+                _ = try? socket.poll(timeoutMilliseconds: 100)
+            }
+        }
+    }
+
+    private func publish(_ queue: borrowing XSKQueue) {
+        let statistics = queue.statistics
+        published.withLock { $0.statistics = statistics }
+    }
+}
