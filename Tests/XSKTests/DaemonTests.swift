@@ -1,0 +1,210 @@
+import Foundation
+import SystemCalls
+import Testing
+import VethLab
+@testable import XSK
+
+/// The built `xskd` binary, driven as a user would: jobs under traffic, SIGTERM and its drain
+/// report, kill -9 and restart, and the errors with their messages and exit codes.
+@Suite("xskd end to end", .serialized, Root.required)
+struct DaemonTests {
+    static var binary: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("xskd").path
+    }
+
+    /// A running xskd in the lab's device namespace, its output collected as it comes.
+    final class RunningDaemon: @unchecked Sendable {
+        let process = Process()
+        let output = LockedValue("")
+        let errors = LockedValue("")
+
+        init(lab: VethLab, arguments: [String]) throws {
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            process.arguments = ["netns", "exec", lab.deviceNamespace, DaemonTests.binary] + arguments
+            let out = Pipe()
+            let err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            let output = output
+            let errors = errors
+            out.fileHandleForReading.readabilityHandler = { handle in
+                let text = String(decoding: handle.availableData, as: UTF8.self)
+                output.withLock { $0 += text }
+            }
+            err.fileHandleForReading.readabilityHandler = { handle in
+                let text = String(decoding: handle.availableData, as: UTF8.self)
+                errors.withLock { $0 += text }
+            }
+            try process.run()
+        }
+
+        /// Waits until standard error contains `text` (or the process ends, or 10 s pass).
+        func waitFor(_ text: String) -> Bool {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                if errors.withLock({ $0.contains(text) }) { return true }
+                if !process.isRunning { return errors.withLock { $0.contains(text) } }
+                usleep(20_000)
+            }
+            return false
+        }
+
+        func terminate(signal: Int32 = SIGTERM) -> Int32 {
+            // `ip netns exec` execs the binary, so the PID is xskd's own.
+            kill(process.processIdentifier, signal)
+            return wait()
+        }
+
+        func wait() -> Int32 {
+            let deadline = ContinuousClock.now + .seconds(15)
+            while process.isRunning, ContinuousClock.now < deadline { usleep(20_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+            usleep(50_000)  // let the last output arrive
+            return process.terminationStatus
+        }
+    }
+
+    static func attached(_ lab: VethLab) throws -> String? {
+        let programs = try XDPPrograms(logger: TestLog.logger)
+        return try lab.run(in: .device) { try programs.attachedProgram(on: NetworkInterface(named: lab.deviceInterface)) }?.name
+    }
+
+    static func generate(_ lab: VethLab, count: Int) throws {
+        let programs = try XDPPrograms(logger: TestLog.logger)
+        try lab.run(in: .generator) {
+            try programs.generate(
+                frame: TestFrame.make(length: 64), count: count,
+                on: NetworkInterface(named: lab.generatorInterface), sequenceOffset: TestFrame.sequenceOffset)
+        }
+    }
+
+    @Test("drop: takes every frame, and SIGTERM ends in a drain report with every buffer home and exit 0")
+    func dropJob() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "xskd not built at \(Self.binary)")
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        // Rings deep enough for the whole burst: the generator sends it in about a millisecond.
+        let daemon = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.deviceInterface, "--job", "drop", "--stats-interval", "0",
+            "--ring-size", "16384", "--fill-size", "16384",
+        ])
+        #expect(daemon.waitFor("xskd running"))
+        #expect(try Self.attached(lab) == "xskd_redirect")
+        try Self.generate(lab, count: 10_000)
+        usleep(200_000)
+        #expect(daemon.terminate() == 0)
+        let output = daemon.output.withLock { $0 }
+        #expect(output.contains("rx 10000,"), "\(output)")
+        #expect(output.contains("drain report: every buffer came home"))
+        #expect(try Self.attached(lab) == nil)
+    }
+
+    @Test("reflect: every frame comes back with source and destination swapped")
+    func reflectJob() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        // The far end receives what comes back through a socket of its own.
+        let far = try XSKHarness(lab: lab, side: .generator)
+        let daemon = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface, "--job", "reflect", "--stats-interval", "0"])
+        #expect(daemon.waitFor("xskd running"))
+        try Self.generate(lab, count: 1000)
+        var sequences: [UInt64] = []
+        var swapped = true
+        let deadline = ContinuousClock.now + .seconds(3)
+        while sequences.count < 1000, ContinuousClock.now < deadline {
+            far.receive { bytes, _ in
+                sequences.append(TestFrame.sequence(in: bytes))
+                // Sent to broadcast from 02:00:00:00:00:01; reflected, the two trade places.
+                if !(bytes[0..<6].elementsEqual([0x02, 0, 0, 0, 0, 1]) && bytes[6..<12].allSatisfy { $0 == 0xFF }) { swapped = false }
+            }
+        }
+        #expect(sequences.count == 1000)
+        #expect(Set(sequences) == Set((0..<1000).map { UInt64($0) }))
+        #expect(swapped)
+        #expect(daemon.terminate() == 0)
+        #expect(daemon.output.withLock { $0 }.contains("drain report: every buffer came home"))
+        try far.tearDown()
+    }
+
+    @Test("kill -9 leaves nothing attached, and xskd starts again at once, five times")
+    func killAndRestart() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        for round in 0..<5 {
+            let daemon = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface, "--stats-interval", "0"])
+            #expect(daemon.waitFor("xskd running"), "round \(round): \(daemon.errors.withLock { $0 })")
+            try Self.generate(lab, count: 1000)
+            #expect(daemon.terminate(signal: SIGKILL) == SIGKILL)
+            #expect(try Self.attached(lab) == nil, "round \(round)")
+        }
+        let last = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface, "--stats-interval", "0"])
+        #expect(last.waitFor("xskd running"))
+        #expect(last.terminate() == 0)
+    }
+
+    @Test("errors: a clear message, exit 1 for runtime errors and 64 for usage, and nothing left attached")
+    func errors() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        func run(_ arguments: [String]) throws -> (status: Int32, errors: String) {
+            let daemon = try RunningDaemon(lab: lab, arguments: arguments)
+            let status = daemon.wait()
+            return (status, daemon.errors.withLock { $0 })
+        }
+        let unknown = try run(["run", "-i", "nosuch0"])
+        #expect(unknown.status == 1)
+        #expect(unknown.errors.contains("interface nosuch0 does not exist"))
+
+        let queue = try run(["run", "-i", lab.deviceInterface, "--queues", "5"])
+        #expect(queue.status == 1)
+        #expect(queue.errors.contains("queue 5 does not exist on \(lab.deviceInterface)"))
+
+        for arguments in [["run", "-i", "x", "--batch", "0"], ["run", "-i", "x", "--queues", "a,b"], ["run", "-i", "x", "--job", "juggle"],
+                          ["run", "-i", "x", "--filter-ports", "90-80"], ["run", "-i", "x", "--ring-size", "1000"]] {
+            let usage = try run(arguments)
+            #expect(usage.status == 64, "\(arguments): \(usage.errors)")
+            #expect(usage.errors.contains("Error:"))
+        }
+
+        try lab.exec(in: .device, "ip", "link", "set", lab.deviceInterface, "down")
+        let down = try run(["run", "-i", lab.deviceInterface])
+        #expect(down.status == 1)
+        #expect(down.errors.contains("is down"))
+        try lab.exec(in: .device, "ip", "link", "set", lab.deviceInterface, "up")
+
+        // A second xskd on the same interface while the first runs.
+        let first = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface, "--stats-interval", "0"])
+        #expect(first.waitFor("xskd running"))
+        let second = try run(["run", "-i", lab.deviceInterface])
+        #expect(second.status == 1)
+        #expect(second.errors.contains("another XDP program or another xskd holds the interface"), "\(second.errors)")
+        #expect(first.terminate() == 0)
+
+        // A foreign program: refused, and left as it was.
+        let foreign = try ForeignProgram()
+        try lab.run(in: .device) { try foreign.attachPlain(to: NetworkInterface(named: lab.deviceInterface)) }
+        let refused = try run(["run", "-i", lab.deviceInterface])
+        #expect(refused.status == 1)
+        #expect(refused.errors.contains("not xskd's"))
+        #expect(try Self.attached(lab) == ForeignProgram.name)
+        let forced = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface, "--force", "--stats-interval", "0"])
+        #expect(forced.waitFor("xskd running"))
+        #expect(forced.terminate() == 0)
+        #expect(try Self.attached(lab) == nil)
+
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", Self.binary, "run", "-i", "lo"]
+            let err = Pipe()
+            process.standardError = err
+            process.standardOutput = Pipe()
+            try process.run()
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 1)
+            #expect(text.contains("xskd needs root"))
+        }
+    }
+}
