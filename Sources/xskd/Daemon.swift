@@ -15,11 +15,13 @@ struct DaemonError: Error, CustomStringConvertible {
 }
 
 final class Daemon {
-    let options: Run
+    let options: Settings
+    let configPath: String?
     let logger: Logger
 
-    init(options: Run, logger: Logger) {
-        self.options = options
+    init(settings: Settings, configPath: String?, logger: Logger) {
+        self.options = settings
+        self.configPath = configPath
         self.logger = logger
     }
 
@@ -39,11 +41,11 @@ final class Daemon {
         let available = Self.receiveQueueCount(interface)
         let queues: [UInt32]
         do {
-            queues = try options.parsedQueues(available: available)
+            queues = try options.queues.resolve(available: available, interface: interface.name)
         } catch {
             throw DaemonError("\(error)")
         }
-        let cpus = (try? options.parsedCPUs()) ?? nil
+        let cpus = options.cpus
         raiseMemoryLockLimit()
 
         // Set-up, in the order teardown undoes it (each piece's deinit also undoes it on error).
@@ -53,7 +55,7 @@ final class Daemon {
         var workers: [QueueWorker] = []
         do {
             programs = try XDPPrograms(logger: logger)
-            try programs.setFilter(options.filter())
+            try programs.setFilter(options.filter)
             link = try programs.attach(.redirect, to: interface, mode: options.xdpMode, replaceForeign: options.force)
             pool = try PagePool(
                 configuration: .init(size: options.umemSize << 20, pageOrder: 9, backing: options.hugepages),
@@ -150,9 +152,7 @@ final class Daemon {
                 logger.info("signal received, stopping", metadata: ["signal": "\(signal == SIGINT ? "SIGINT" : "SIGTERM")"])
                 return
             }
-            if signal == SIGHUP {
-                logger.notice("SIGHUP: no configuration file to reload yet; the filter stays as it is")
-            }
+            if signal == SIGHUP { reloadFilter(programs) }
             if workers.contains(where: { $0.published.withLock { $0.failure != nil } }) {
                 logger.error("a queue failed, stopping")
                 return
@@ -173,6 +173,24 @@ final class Daemon {
                     queues[index], rxRate, current.rxPackets, txRate, current.txPackets, current.fillShortfalls,
                     current.invalidAddresses, program.redirected, program.passed))
             }
+        }
+    }
+
+    /// SIGHUP: re-reads the config file's filter and applies it; the sockets stay as they are.
+    /// A file that no longer parses changes nothing, and says why.
+    private func reloadFilter(_ programs: XDPPrograms) {
+        guard let configPath else {
+            logger.notice("SIGHUP: no config file to reload; the filter stays as it is")
+            return
+        }
+        do {
+            let file = try ConfigFile.load(path: configPath)
+            let filter = try Settings.filter(
+                ethertype: file.filter?.ethertype, ipProtocol: file.filter?.ipProtocol, ports: file.filter?.ports)
+            try programs.setFilter(filter)
+            logger.notice("SIGHUP: filter reloaded", metadata: ["filter": "\(filter)", "config": "\(configPath)"])
+        } catch {
+            logger.error("SIGHUP: reload failed; the filter stays as it is", metadata: ["error": "\(error)"])
         }
     }
 

@@ -19,41 +19,44 @@ struct Run: ParsableCommand {
             The XDP program is attached through a BPF link: if xskd dies, nothing stays attached.
             """)
 
+    @Option(help: "A JSON file with any of the options below (keys as the long option names, the filter as an object: {\"filter\": {\"ethertype\": \"0x0800\", \"ip-protocol\": 17, \"ports\": \"9000-9100\"}}). The command line overrides the file; SIGHUP re-reads its filter.")
+    var config: String?
+
     @Option(name: .shortAndLong, help: "Interface to run on.")
-    var interface: String
+    var interface: String?
 
-    @Option(name: .shortAndLong, help: "Queues: a comma-separated list (0,1) or 'all'.")
-    var queues: String = "0"
+    @Option(name: .shortAndLong, help: "Queues: a comma-separated list (0,1) or 'all'. (default: 0)")
+    var queues: String?
 
-    @Option(name: .shortAndLong, help: "The job: \(Job.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var job: Job = .drop
+    @Option(name: .shortAndLong, help: "The job: \(Job.allCases.map(\.rawValue).joined(separator: ", ")). (default: drop)")
+    var job: Job?
 
-    @Option(help: "XDP attach mode: native, skb or auto.")
-    var xdpMode: XDPAttachMode = .automatic
+    @Option(help: "XDP attach mode: native, skb or auto. (default: auto)")
+    var xdpMode: XDPAttachMode?
 
-    @Option(help: "Socket bind mode: auto (zero-copy if the driver has it), copy or zero-copy.")
-    var bindMode: XSKSocket.BindMode = .automatic
+    @Option(help: "Socket bind mode: auto (zero-copy if the driver has it), copy or zero-copy. (default: auto)")
+    var bindMode: XSKSocket.BindMode?
 
-    @Option(help: "How fill buffers are managed: fragment-cache or descriptor-slots.")
-    var fillStrategy: XSKQueue.FillStrategy = .fragmentCache
+    @Option(help: "How fill buffers are managed: fragment-cache or descriptor-slots. (default: fragment-cache)")
+    var fillStrategy: XSKQueue.FillStrategy?
 
-    @Option(help: "How an idle poll thread waits: spin, poll or adaptive.")
-    var wait: WaitMode = .adaptive
+    @Option(help: "How an idle poll thread waits: spin, poll or adaptive. (default: adaptive)")
+    var wait: WaitMode?
 
-    @Option(help: "UMEM size in MiB (shared by all queues).")
-    var umemSize: Int = 64
+    @Option(help: "UMEM size in MiB, shared by all queues. (default: 64)")
+    var umemSize: Int?
 
-    @Option(help: "2 MiB hugepages for the UMEM: auto, on or off.")
-    var hugepages: PagePool.Backing = .automatic
+    @Option(help: "2 MiB hugepages for the UMEM: auto, on or off. (default: auto)")
+    var hugepages: PagePool.Backing?
 
-    @Option(help: "Descriptors per ring operation.")
-    var batch: Int = 64
+    @Option(help: "Descriptors per ring operation. (default: 64)")
+    var batch: Int?
 
-    @Option(help: "RX and TX ring size (a power of two).")
-    var ringSize: UInt32 = 2048
+    @Option(help: "RX and TX ring size, a power of two. (default: 2048)")
+    var ringSize: UInt32?
 
-    @Option(help: "Fill and completion ring size (a power of two).")
-    var fillSize: UInt32 = 4096
+    @Option(help: "Fill and completion ring size, a power of two. (default: 4096)")
+    var fillSize: UInt32?
 
     @Option(help: "Pin the poll threads to these CPUs, one per queue in order (comma-separated).")
     var cpus: String?
@@ -73,80 +76,29 @@ struct Run: ParsableCommand {
     @Option(help: "Stop by itself after this many seconds.")
     var duration: Double?
 
-    @Option(help: "Seconds between statistics lines (0: none).")
-    var statsInterval: Double = 1
+    @Option(help: "Seconds between statistics lines, 0 for none. (default: 1)")
+    var statsInterval: Double?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. (default: info)")
+    var logLevel: Logger.Level?
 
     func validate() throws {
-        guard (1...65536).contains(umemSize) else { throw ValidationError("--umem-size must be 1...65536 MiB") }
-        guard (1...1024).contains(batch) else { throw ValidationError("--batch must be 1...1024") }
-        for (name, size) in [("--ring-size", ringSize), ("--fill-size", fillSize)] where size < 64 || size > 65536 || size.nonzeroBitCount != 1 {
-            throw ValidationError("\(name) must be a power of two from 64 to 65536, not \(size)")
-        }
-        if let duration, !(duration > 0 && duration <= 31_536_000) { throw ValidationError("--duration must be positive") }
-        guard statsInterval >= 0 else { throw ValidationError("--stats-interval must not be negative") }
-        _ = try parsedQueues(available: nil)
-        _ = try parsedCPUs()
-        _ = try filter()
-    }
-
-    func parsedQueues(available: Int?) throws -> [UInt32] {
-        if queues == "all" {
-            guard let available else { return [] }
-            return (0..<UInt32(available)).map { $0 }
-        }
-        let parts = queues.split(separator: ",")
-        let values = parts.compactMap { UInt32($0.trimmingCharacters(in: .whitespaces)) }
-        guard !parts.isEmpty, values.count == parts.count, Set(values).count == values.count else {
-            throw ValidationError("--queues must be 'all' or a list of distinct queue numbers such as 0,1; not '\(queues)'")
-        }
-        if let available, let bad = values.first(where: { $0 >= available }) {
-            throw ValidationError("queue \(bad) does not exist on \(interface): it has \(available) (0...\(available - 1))")
-        }
-        return values
-    }
-
-    func parsedCPUs() throws -> [Int]? {
-        guard let cpus else { return nil }
-        let parts = cpus.split(separator: ",")
-        let values = parts.compactMap { Int($0) }
-        guard values.count == parts.count, values.allSatisfy({ $0 >= 0 && $0 < 4096 }) else {
-            throw ValidationError("--cpus must be a comma-separated list of CPU numbers, not '\(cpus)'")
-        }
-        return values
-    }
-
-    func filter() throws -> TrafficFilter {
-        var filter = TrafficFilter()
-        if let filterEthertype {
-            let text = filterEthertype.lowercased().hasPrefix("0x") ? String(filterEthertype.dropFirst(2)) : filterEthertype
-            guard let value = UInt16(text, radix: 16) else {
-                throw ValidationError("--filter-ethertype must be a 16-bit hexadecimal number such as 0x0800, not '\(filterEthertype)'")
-            }
-            filter.ethertype = value
-        }
-        filter.ipProtocol = filterIPProtocol
-        if let filterPorts {
-            let bounds = filterPorts.split(separator: "-").map { UInt16($0) }
-            guard (1...2).contains(bounds.count), bounds.allSatisfy({ $0 != nil }), bounds.first!! <= bounds.last!! else {
-                throw ValidationError("--filter-ports must be a port or a range such as 9000-9100, not '\(filterPorts)'")
-            }
-            filter.destinationPorts = bounds.first!!...bounds.last!!
-        }
-        return filter
+        // Everything the command line alone can get wrong, before any file is read.
+        _ = try Settings.resolve(command: self, file: nil, requireInterface: false)
     }
 
     func run() throws {
+        let file = try config.map { try ConfigFile.load(path: $0) }
+        let settings = try Settings.resolve(command: self, file: file, requireInterface: true)
+        let level = settings.logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = logLevel
+            handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "xskd")
         do {
-            try Daemon(options: self, logger: logger).run()
+            try Daemon(settings: settings, configPath: config, logger: logger).run()
         } catch {
             logger.critical("\(error)")
             throw ExitCode(1)

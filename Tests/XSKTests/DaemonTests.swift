@@ -208,3 +208,69 @@ struct DaemonTests {
         }
     }
 }
+
+extension DaemonTests {
+    static func writeConfig(_ json: String) throws -> String {
+        let path = NSTemporaryDirectory() + "xskd-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).json"
+        try json.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("a config file supplies the settings, the command line overrides it, and SIGHUP reloads its filter")
+    func configFileAndReload() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        // The file asks for IPv4 only: the raw test frames stay with the kernel.
+        let path = try Self.writeConfig("""
+            {"interface": "\(lab.deviceInterface)", "job": "reflect", "stats-interval": 0,
+             "ring-size": 16384, "fill-size": 16384, "filter": {"ethertype": "0x0800"}}
+            """)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // The command line overrides the file's job.
+        let daemon = try RunningDaemon(lab: lab, arguments: ["run", "--config", path, "--job", "drop"])
+        #expect(daemon.waitFor("xskd running"))
+        #expect(daemon.errors.withLock { $0 }.contains("job=drop"))
+        try Self.generate(lab, count: 1000)
+
+        try """
+            {"interface": "\(lab.deviceInterface)", "filter": {"ethertype": "0x88b5"}}
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        kill(daemon.process.processIdentifier, SIGHUP)
+        #expect(daemon.waitFor("filter reloaded"), "\(daemon.errors.withLock { $0 })")
+        try Self.generate(lab, count: 500)
+        usleep(200_000)
+        #expect(daemon.terminate() == 0)
+        let output = daemon.output.withLock { $0 }
+        #expect(output.contains("rx 500,"), "\(output)")
+        #expect(output.contains("drain report: every buffer came home"))
+    }
+
+    @Test("bad config files are refused with one line that names the problem, and the usage exit code")
+    func badConfigFiles() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let cases: [(String, String)] = [
+            (#"{"interface": "x", "bach": 64}"#, "unknown key 'bach'"),
+            (#"{"interface": "x", "batch": "many"}"#, "'batch' has the wrong type"),
+            (#"{"interface": "x", "batch": 0}"#, "batch must be 1...1024, not 0"),
+            (#"{"interface": "x", "job": "juggle"}"#, "'juggle' is not a valid job"),
+            (#"{"interface": "x", "filter": {"port": "80"}}"#, "unknown filter key 'port'"),
+            (#"{"interface": "x", "ring-size": 1000}"#, "ring-size must be a power of two"),
+            (#"["not", "an", "object"]"#, "must hold a JSON object"),
+            (#"{"interface": "#, "is not valid JSON"),
+            (#"{"queues": "0"}"#, "give the interface"),
+        ]
+        for (json, message) in cases {
+            let path = try Self.writeConfig(json)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let daemon = try RunningDaemon(lab: lab, arguments: ["run", "--config", path])
+            let status = daemon.wait()
+            let errors = daemon.errors.withLock { $0 }
+            #expect(status == 64, "\(json): \(errors)")
+            #expect(errors.contains(message), "\(json): \(errors)")
+        }
+        let missing = try RunningDaemon(lab: lab, arguments: ["run", "--config", "/nonexistent/xskd.json"])
+        #expect(missing.wait() == 64)
+        #expect(missing.errors.withLock { $0 }.contains("cannot read config file /nonexistent/xskd.json"))
+    }
+}

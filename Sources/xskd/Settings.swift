@@ -1,0 +1,216 @@
+// What a run uses, resolved from the command line over the config file over the defaults, and
+// checked once, with one-line errors that say what is wrong and what is accepted.
+
+import ArgumentParser
+import Foundation
+import Logging
+import PageFrag
+import XSK
+
+struct Settings: Sendable {
+    var interface: String
+    var queues: QueueSelection
+    var job: Job
+    var xdpMode: XDPAttachMode
+    var bindMode: XSKSocket.BindMode
+    var fillStrategy: XSKQueue.FillStrategy
+    var wait: WaitMode
+    var umemSize: Int
+    var hugepages: PagePool.Backing
+    var batch: Int
+    var ringSize: UInt32
+    var fillSize: UInt32
+    var cpus: [Int]?
+    var filter: TrafficFilter
+    var force: Bool
+    var duration: Double?
+    var statsInterval: Double
+    var logLevel: Logger.Level
+
+    enum QueueSelection: Sendable, Equatable {
+        case all
+        case list([UInt32])
+
+        func resolve(available: Int?, interface: String) throws -> [UInt32] {
+            switch self {
+            case .all:
+                guard let available else {
+                    throw ValidationError("cannot tell how many queues \(interface) has: list them with --queues")
+                }
+                return (0..<UInt32(available)).map { $0 }
+            case .list(let values):
+                if let available, let bad = values.first(where: { $0 >= available }) {
+                    throw ValidationError("queue \(bad) does not exist on \(interface): it has \(available) (0...\(available - 1))")
+                }
+                return values
+            }
+        }
+    }
+
+    static func resolve(command: Run, file: ConfigFile?, requireInterface: Bool) throws -> Settings {
+        let interface = command.interface ?? file?.interface
+        if requireInterface, interface == nil {
+            throw ValidationError("give the interface: --interface NAME (or \"interface\" in the config file)")
+        }
+        let settings = Settings(
+            interface: interface ?? "",
+            queues: try parseQueues(command.queues ?? file?.queues ?? "0"),
+            job: try command.job ?? file?.job.map { try parse($0, "job", Job.init) } ?? .drop,
+            xdpMode: try command.xdpMode ?? file?.xdpMode.map { try parse($0, "xdp-mode", XDPAttachMode.init) } ?? .automatic,
+            bindMode: try command.bindMode ?? file?.bindMode.map { try parse($0, "bind-mode", XSKSocket.BindMode.init) } ?? .automatic,
+            fillStrategy: try command.fillStrategy
+                ?? file?.fillStrategy.map { try parse($0, "fill-strategy", XSKQueue.FillStrategy.init) } ?? .fragmentCache,
+            wait: try command.wait ?? file?.wait.map { try parse($0, "wait", WaitMode.init) } ?? .adaptive,
+            umemSize: command.umemSize ?? file?.umemSize ?? 64,
+            hugepages: try command.hugepages ?? file?.hugepages.map { try parse($0, "hugepages", PagePool.Backing.init) } ?? .automatic,
+            batch: command.batch ?? file?.batch ?? 64,
+            ringSize: command.ringSize ?? file?.ringSize ?? 2048,
+            fillSize: command.fillSize ?? file?.fillSize ?? 4096,
+            cpus: try (command.cpus ?? file?.cpus).map(parseCPUs),
+            filter: try filter(
+                ethertype: command.filterEthertype ?? file?.filter?.ethertype,
+                ipProtocol: command.filterIPProtocol ?? file?.filter?.ipProtocol,
+                ports: command.filterPorts ?? file?.filter?.ports),
+            force: command.force || (file?.force ?? false),
+            duration: command.duration ?? file?.duration,
+            statsInterval: command.statsInterval ?? file?.statsInterval ?? 1,
+            logLevel: try command.logLevel ?? file?.logLevel.map { try parse($0, "log-level") { Logger.Level(rawValue: $0) } } ?? .info)
+        try settings.check()
+        return settings
+    }
+
+    func check() throws {
+        guard (1...65536).contains(umemSize) else { throw ValidationError("umem-size must be 1...65536 MiB, not \(umemSize)") }
+        guard (1...1024).contains(batch) else { throw ValidationError("batch must be 1...1024, not \(batch)") }
+        for (name, size) in [("ring-size", ringSize), ("fill-size", fillSize)] where size < 64 || size > 65536 || size.nonzeroBitCount != 1 {
+            throw ValidationError("\(name) must be a power of two from 64 to 65536, not \(size)")
+        }
+        if let duration, !(duration > 0 && duration <= 31_536_000) {
+            throw ValidationError("duration must be a positive number of seconds, not \(duration)")
+        }
+        guard statsInterval >= 0, statsInterval <= 3600 else {
+            throw ValidationError("stats-interval must be 0...3600 seconds, not \(statsInterval)")
+        }
+    }
+
+    static func parse<Value>(_ text: String, _ key: String, _ make: (String) -> Value?) throws -> Value {
+        guard let value = make(text) else { throw ValidationError("'\(text)' is not a valid \(key)") }
+        return value
+    }
+
+    static func parseQueues(_ text: String) throws -> QueueSelection {
+        if text == "all" { return .all }
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+        let values = parts.compactMap { UInt32($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, values.count == parts.count, Set(values).count == values.count else {
+            throw ValidationError("queues must be 'all' or a list of distinct queue numbers such as 0,1; not '\(text)'")
+        }
+        return .list(values)
+    }
+
+    static func parseCPUs(_ text: String) throws -> [Int] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+        let values = parts.compactMap { Int($0) }
+        guard values.count == parts.count, values.allSatisfy({ $0 >= 0 && $0 < 4096 }) else {
+            throw ValidationError("cpus must be a comma-separated list of CPU numbers, not '\(text)'")
+        }
+        return values
+    }
+
+    static func filter(ethertype: String?, ipProtocol: UInt8?, ports: String?) throws -> TrafficFilter {
+        var filter = TrafficFilter()
+        if let text = ethertype {
+            let digits = text.lowercased().hasPrefix("0x") ? String(text.dropFirst(2)) : text
+            guard let value = UInt16(digits, radix: 16) else {
+                throw ValidationError("filter ethertype must be a 16-bit hexadecimal number such as 0x0800, not '\(text)'")
+            }
+            filter.ethertype = value
+        }
+        filter.ipProtocol = ipProtocol
+        if let text = ports {
+            let bounds = text.split(separator: "-", omittingEmptySubsequences: false).map { UInt16($0) }
+            guard (1...2).contains(bounds.count), let low = bounds.first ?? nil, let high = bounds.last ?? nil, low <= high else {
+                throw ValidationError("filter ports must be a port or a range such as 9000-9100, not '\(text)'")
+            }
+            filter.destinationPorts = low...high
+        }
+        return filter
+    }
+}
+
+/// The config file: JSON, keys named as the long options. Unknown keys are refused, so that a
+/// typo never silently leaves a setting at its default.
+struct ConfigFile: Decodable, Sendable {
+    var interface: String?
+    var queues: String?
+    var job: String?
+    var xdpMode: String?
+    var bindMode: String?
+    var fillStrategy: String?
+    var wait: String?
+    var umemSize: Int?
+    var hugepages: String?
+    var batch: Int?
+    var ringSize: UInt32?
+    var fillSize: UInt32?
+    var cpus: String?
+    var filter: Filter?
+    var force: Bool?
+    var duration: Double?
+    var statsInterval: Double?
+    var logLevel: String?
+
+    struct Filter: Decodable, Sendable {
+        var ethertype: String?
+        var ipProtocol: UInt8?
+        var ports: String?
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case ethertype
+            case ipProtocol = "ip-protocol"
+            case ports
+        }
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case interface, queues, job, wait, hugepages, batch, cpus, filter, force, duration
+        case xdpMode = "xdp-mode", bindMode = "bind-mode", fillStrategy = "fill-strategy", umemSize = "umem-size"
+        case ringSize = "ring-size", fillSize = "fill-size", statsInterval = "stats-interval", logLevel = "log-level"
+    }
+
+    static func load(path: String) throws -> ConfigFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("cannot read config file \(path)")
+        }
+        guard data.count <= 1 << 20 else { throw ValidationError("config file \(path) is larger than 1 MiB") }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            throw ValidationError("config file \(path) is not valid JSON: \(error.localizedDescription)")
+        }
+        guard let keys = (object as? [String: Any]) else {
+            throw ValidationError("config file \(path) must hold a JSON object")
+        }
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        if let unknown = keys.keys.sorted().first(where: { !known.contains($0) }) {
+            throw ValidationError("config file \(path): unknown key '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
+        }
+        if let filter = keys["filter"] as? [String: Any] {
+            let knownFilter = Set(Filter.CodingKeys.allCases.map(\.rawValue))
+            if let unknown = filter.keys.sorted().first(where: { !knownFilter.contains($0) }) {
+                throw ValidationError("config file \(path): unknown filter key '\(unknown)' (known: \(knownFilter.sorted().joined(separator: ", ")))")
+            }
+        }
+        do {
+            return try JSONDecoder().decode(ConfigFile.self, from: data)
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            let key = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw ValidationError("config file \(path): '\(key)' has the wrong type")
+        } catch let DecodingError.dataCorrupted(context) {
+            let key = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw ValidationError("config file \(path): '\(key)' is not valid: \(context.debugDescription)")
+        } catch {
+            throw ValidationError("config file \(path): \(error)")
+        }
+    }
+}
