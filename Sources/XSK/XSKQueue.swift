@@ -292,6 +292,12 @@ public struct XSKQueue: ~Copyable {
         transmitCache.alloc(size: length, alignment: configuration.fragmentAlignment)
     }
 
+    /// Gives back a TX buffer that was never queued.
+    @inlinable
+    public mutating func releaseTransmitBuffer(_ fragment: Fragment) {
+        transmitCache.free(fragment)
+    }
+
     /// Queues frames for transmit: each fragment is the TX ring's until its completion, which
     /// frees it. `frames` are fragments built here (address = fragment offset) or frames
     /// received on any queue sharing the UMEM (forwarded without a copy). Returns how many were

@@ -79,7 +79,7 @@ final class Daemon {
                 workers.append(QueueWorker(
                     socket: socket, programs: programs, job: options.job, wait: options.wait,
                     cpu: cpus.flatMap { position < $0.count ? $0[position] : nil },
-                    configuration: queueConfiguration, logger: queueLogger))
+                    configuration: queueConfiguration, generate: options.generate, logger: queueLogger))
             }
         } catch let error as XSKError {
             throw DaemonError("\(error)")

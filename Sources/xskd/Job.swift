@@ -10,6 +10,33 @@ public enum Job: String, Sendable, CaseIterable {
     /// Swap Ethernet source and destination and send each frame back out of the queue it came
     /// from, in place (no copy): a network tester's reflector.
     case reflect
+    /// Transmit frames built in TX fragments: sequence-numbered, at a rate or as fast as
+    /// possible, up to a count.
+    case generate
+}
+
+/// What the generate job sends.
+struct GenerateOptions: Sendable {
+    /// Frame length in bytes (60...1514 on a standard MTU).
+    var size = 64
+    /// Frames per second per queue; 0 sends as fast as the ring takes them.
+    var rate: Double = 0
+    /// Frames per queue; nil sends until stopped.
+    var count: Int?
+    /// Destination MAC address.
+    var destination: [UInt8] = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]
+
+    /// Raw Ethernet with the IEEE local experimental ethertype, a locally administered source
+    /// address, the 64-bit little-endian sequence number right after the header.
+    func template() -> [UInt8] {
+        var frame = [UInt8](repeating: 0, count: size)
+        frame.replaceSubrange(0..<6, with: destination)
+        frame.replaceSubrange(6..<12, with: [0x02, 0x78, 0x73, 0x6B, 0x64, 0x02])
+        frame[12] = 0x88
+        frame[13] = 0xB5
+        for index in 22..<size { frame[index] = UInt8(truncatingIfNeeded: index) }
+        return frame
+    }
 }
 
 /// Swaps the destination and source MAC addresses of the frame at `frame` (at least 12 bytes).

@@ -37,6 +37,7 @@ final class QueueWorker: @unchecked Sendable {
     let wait: WaitMode
     let cpu: Int?
     let configuration: XSKQueue.Configuration
+    let generate: GenerateOptions
     let logger: Logger
     let published = LockedValue(WorkerSnapshot())
     let stopping = Atomic<Bool>(false)
@@ -44,8 +45,9 @@ final class QueueWorker: @unchecked Sendable {
 
     init(
         socket: XSKSocket, programs: XDPPrograms, job: Job, wait: WaitMode, cpu: Int?,
-        configuration: XSKQueue.Configuration, logger: Logger
+        configuration: XSKQueue.Configuration, generate: GenerateOptions = .init(), logger: Logger
     ) {
+        self.generate = generate
         self.socket = socket
         self.programs = programs
         self.job = job
@@ -85,6 +87,17 @@ final class QueueWorker: @unchecked Sendable {
         let batch = configuration.batchSize
         let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: batch)
         defer { frames.deallocate() }
+        if job == .generate {
+            runGenerator(&queue, frames)
+            publish(queue)
+            let kernel = try? socket.statistics()
+            let report = queue.stop(programs: programs)
+            published.withLock {
+                $0.kernel = kernel
+                $0.report = report
+            }
+            return
+        }
         var idleRounds = 0
         var nextPublish = ContinuousClock.now
         var loops = 0
@@ -118,6 +131,9 @@ final class QueueWorker: @unchecked Sendable {
         switch job {
         case .drop:
             for index in 0..<count { queue.release(frames[index]) }
+        case .generate:
+            // The generator receives nothing it keeps.
+            for index in 0..<count { queue.release(frames[index]) }
         case .reflect:
             let base = queue.pool.base
             for index in 0..<count where frames[index].length >= 12 {
@@ -136,6 +152,68 @@ final class QueueWorker: @unchecked Sendable {
                 sent += queued
             }
             queue.reapCompletions()
+        }
+    }
+
+    /// The generate job: fills TX fragments from a template, stamps each with its sequence
+    /// number, and keeps the TX ring full (or paced to the rate), freeing what completes.
+    private func runGenerator(_ queue: inout XSKQueue, _ frames: UnsafeMutableBufferPointer<ReceivedFrame>) {
+        let template = generate.template()
+        let size = template.count
+        let limit = generate.count ?? Int.max
+        let interval: Duration? = generate.rate > 0 ? .nanoseconds(Int64(1e9 / generate.rate)) : nil
+        let clock = ContinuousClock()
+        var due = clock.now
+        var sequence: UInt64 = 0
+        var nextPublish = clock.now
+        let base = queue.pool.base
+        while !stopping.load(ordering: .acquiring) {
+            queue.reapCompletions()
+            var allowed = min(frames.count, limit - Int(sequence))
+            if let interval {
+                let now = clock.now
+                if now < due {
+                    allowed = 0
+                } else {
+                    // Frames due since the last batch, at most one batch at a time.
+                    let late = (now - due) / interval
+                    allowed = min(allowed, Int(late) + 1)
+                    due += interval * allowed
+                }
+            }
+            var built = 0
+            while built < allowed, let fragment = queue.allocateTransmitBuffer(length: size) {
+                let bytes = base + Int(fragment.offset)
+                template.withUnsafeBytes { bytes.copyMemory(from: $0.baseAddress!, byteCount: size) }
+                bytes.storeBytes(of: (sequence &+ UInt64(built)).littleEndian, toByteOffset: 14, as: UInt64.self)
+                frames[built] = ReceivedFrame(fragment: fragment, address: fragment.offset, length: UInt32(size))
+                built += 1
+            }
+            var queued = 0
+            while queued < built {
+                let sent = queue.transmit(UnsafeBufferPointer(rebasing: frames[queued..<built]))
+                if sent == 0 {
+                    try? socket.wakeTransmit()
+                    if queue.reapCompletions() == 0 { usleep(50) }
+                    if stopping.load(ordering: .relaxed) { break }
+                }
+                queued += sent
+            }
+            // What the ring never took goes back to the TX cache.
+            for index in queued..<built { queue.releaseTransmitBuffer(frames[index].fragment) }
+            sequence &+= UInt64(queued)
+            if built == 0 {
+                if Int(sequence) >= limit, queue.statistics.completions >= UInt64(sequence) {
+                    // Everything sent and completed: wait for the stop, without spinning.
+                    usleep(10_000)
+                } else if interval != nil {
+                    usleep(10)
+                }
+            }
+            if clock.now >= nextPublish {
+                publish(queue)
+                nextPublish = clock.now + .milliseconds(100)
+            }
         }
     }
 

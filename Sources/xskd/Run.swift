@@ -70,6 +70,18 @@ struct Run: ParsableCommand {
     @Option(help: "Only UDP/TCP frames to these destination ports (9000 or 9000-9100) go to xskd.")
     var filterPorts: String?
 
+    @Option(help: "generate: frame length in bytes, 60...9000. (default: 64)")
+    var size: Int?
+
+    @Option(help: "generate: frames per second per queue, 0 for as fast as possible. (default: 0)")
+    var rate: Double?
+
+    @Option(help: "generate: frames to send per queue. (default: until stopped)")
+    var count: Int?
+
+    @Option(help: "generate: destination MAC address. (default: ff:ff:ff:ff:ff:ff)")
+    var destinationMAC: String?
+
     @Flag(help: "Replace an XDP program that is not xskd's.")
     var force = false
 

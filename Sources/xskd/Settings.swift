@@ -22,6 +22,7 @@ struct Settings: Sendable {
     var fillSize: UInt32
     var cpus: [Int]?
     var filter: TrafficFilter
+    var generate: GenerateOptions
     var force: Bool
     var duration: Double?
     var statsInterval: Double
@@ -71,6 +72,9 @@ struct Settings: Sendable {
                 ethertype: command.filterEthertype ?? file?.filter?.ethertype,
                 ipProtocol: command.filterIPProtocol ?? file?.filter?.ipProtocol,
                 ports: command.filterPorts ?? file?.filter?.ports),
+            generate: try generateOptions(
+                size: command.size ?? file?.size, rate: command.rate ?? file?.rate, count: command.count ?? file?.count,
+                destination: command.destinationMAC ?? file?.destinationMAC),
             force: command.force || (file?.force ?? false),
             duration: command.duration ?? file?.duration,
             statsInterval: command.statsInterval ?? file?.statsInterval ?? 1,
@@ -96,6 +100,30 @@ struct Settings: Sendable {
     static func parse<Value>(_ text: String, _ key: String, _ make: (String) -> Value?) throws -> Value {
         guard let value = make(text) else { throw ValidationError("'\(text)' is not a valid \(key)") }
         return value
+    }
+
+    static func generateOptions(size: Int?, rate: Double?, count: Int?, destination: String?) throws -> GenerateOptions {
+        var options = GenerateOptions()
+        if let size {
+            guard (60...9000).contains(size) else { throw ValidationError("size must be 60...9000 bytes, not \(size)") }
+            options.size = size
+        }
+        if let rate {
+            guard rate >= 0, rate <= 100_000_000 else { throw ValidationError("rate must be 0...100000000 frames per second, not \(rate)") }
+            options.rate = rate
+        }
+        if let count {
+            guard count > 0 else { throw ValidationError("count must be positive, not \(count)") }
+            options.count = count
+        }
+        if let destination {
+            let bytes = destination.split(separator: ":").compactMap { UInt8($0, radix: 16) }
+            guard bytes.count == 6, destination.split(separator: ":").count == 6 else {
+                throw ValidationError("destination-mac must be a MAC address such as 02:00:00:00:00:01, not '\(destination)'")
+            }
+            options.destination = bytes
+        }
+        return options
     }
 
     static func parseQueues(_ text: String) throws -> QueueSelection {
@@ -159,6 +187,10 @@ struct ConfigFile: Decodable, Sendable {
     var duration: Double?
     var statsInterval: Double?
     var logLevel: String?
+    var size: Int?
+    var rate: Double?
+    var count: Int?
+    var destinationMAC: String?
 
     struct Filter: Decodable, Sendable {
         var ethertype: String?
@@ -175,6 +207,7 @@ struct ConfigFile: Decodable, Sendable {
         case interface, queues, job, wait, hugepages, batch, cpus, filter, force, duration
         case xdpMode = "xdp-mode", bindMode = "bind-mode", fillStrategy = "fill-strategy", umemSize = "umem-size"
         case ringSize = "ring-size", fillSize = "fill-size", statsInterval = "stats-interval", logLevel = "log-level"
+        case size, rate, count, destinationMAC = "destination-mac"
     }
 
     static func load(path: String) throws -> ConfigFile {

@@ -274,3 +274,59 @@ extension DaemonTests {
         #expect(missing.errors.withLock { $0 }.contains("cannot read config file /nonexistent/xskd.json"))
     }
 }
+
+extension DaemonTests {
+    @Test("generate: frames built in TX fragments arrive in order, as many as asked")
+    func generateJob() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let far = try XSKHarness(lab: lab, side: .generator, rxSize: 4096, fillCount: 4096)
+        let daemon = try RunningDaemon(lab: lab, arguments: [
+            // Paced so that the test's receiver (a debug build) keeps up: the point is order and count.
+            "run", "-i", lab.deviceInterface, "--job", "generate", "--count", "3000", "--size", "128",
+            "--rate", "20000", "--stats-interval", "0",
+        ])
+        #expect(daemon.waitFor("xskd running"))
+        var sequences: [UInt64] = []
+        var lengths = Set<UInt32>()
+        let deadline = ContinuousClock.now + .seconds(5)
+        while sequences.count < 3000, ContinuousClock.now < deadline {
+            far.receive { bytes, descriptor in
+                sequences.append(TestFrame.sequence(in: bytes))
+                lengths.insert(descriptor.len)
+            }
+        }
+        #expect(sequences.count == 3000)
+        #expect(sequences.enumerated().first { $0.offset != Int($0.element) } == nil, "first frame out of order")
+        #expect(lengths == [128])
+        usleep(100_000)
+        #expect(far.receive { _, _ in } == 0, "no more than --count")
+        #expect(daemon.terminate() == 0)
+        let output = daemon.output.withLock { $0 }
+        #expect(output.contains("tx 3000,"), "\(output)")
+        #expect(output.contains("drain report: every buffer came home"))
+        try far.tearDown()
+    }
+
+    @Test("generate: --rate paces the frames")
+    func generateRate() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let far = try XSKHarness(lab: lab, side: .generator)
+        let daemon = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.deviceInterface, "--job", "generate", "--rate", "2000", "--stats-interval", "0",
+        ])
+        #expect(daemon.waitFor("xskd running"))
+        far.receive { _, _ in }
+        let start = ContinuousClock.now
+        var received = 0
+        while ContinuousClock.now - start < .milliseconds(1000) {
+            received += far.receive { _, _ in }
+            usleep(1000)
+        }
+        // 2000 per second, over one second: generous bounds for a loaded 2-core machine.
+        #expect((1400...2600).contains(received), "received \(received) in one second at --rate 2000")
+        #expect(daemon.terminate() == 0)
+        try far.tearDown()
+    }
+}
