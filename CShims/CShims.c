@@ -180,3 +180,11 @@ int cshims_raise_memlock_limit(void) {
     struct rlimit limit = {RLIM_INFINITY, RLIM_INFINITY};
     return setrlimit(RLIMIT_MEMLOCK, &limit) ? -errno : 0;
 }
+
+int cshims_peer_uid(int fd, uint32_t *uid) {
+    struct ucred credentials;
+    socklen_t length = sizeof(credentials);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length)) return -errno;
+    *uid = credentials.uid;
+    return 0;
+}

@@ -59,6 +59,10 @@ int cshims_xsk_options(int fd, uint32_t *options);
 /// CAP_SYS_RESOURCE, even as root in some containers).
 int cshims_raise_memlock_limit(void);
 
+/// The user id of the process at the other end of a Unix socket (SO_PEERCRED, which needs
+/// _GNU_SOURCE). Returns 0 or a negative errno.
+int cshims_peer_uid(int fd, uint32_t *uid);
+
 /// Pins the calling thread to one CPU. Returns 0 or an errno value (pthread convention).
 int cshims_pin_current_thread(int cpu);
 

@@ -46,6 +46,9 @@ final class Daemon {
             throw DaemonError("\(error)")
         }
         let cpus = options.cpus
+        // Before anything is attached: a second xskd on this interface stops here.
+        let control = try ControlSocket(interface: interface.name, logger: logger)
+        defer { control.close() }
         raiseMemoryLockLimit()
 
         // Set-up, in the order teardown undoes it (each piece's deinit also undoes it on error).
@@ -96,6 +99,15 @@ final class Daemon {
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
         for worker in workers { worker.start() }
+        let started = ContinuousClock.now
+        let rates = LockedValue<(at: ContinuousClock.Instant, rx: [UInt64], tx: [UInt64])?>(nil)
+        let job = options.job.rawValue
+        let running = workers
+        control.start {
+            Self.snapshot(
+                interface: interface.name, job: job, started: started, workers: running, queues: queues,
+                programs: programs, pool: pool, rates: rates)
+        }
         logger.info(
             "xskd running",
             metadata: [
@@ -106,8 +118,9 @@ final class Daemon {
 
         waitForStop(signals: &signals, workers: workers, programs: programs, queues: queues)
 
-        // Teardown: stop the threads (each stops its queue and gives its buffers back),
-        // detach the program, then prove the pool quiescent.
+        // Teardown: stop answering, stop the threads (each stops its queue and gives its
+        // buffers back), detach the program, then prove the pool quiescent.
+        control.close()
         for worker in workers { worker.stop() }
         for worker in workers { worker.join() }
         var failures: [String] = []
@@ -174,6 +187,57 @@ final class Daemon {
                     current.invalidAddresses, program.redirected, program.passed))
             }
         }
+    }
+
+    /// One snapshot for `xskd stats`, from what the workers published (never their rings).
+    static func snapshot(
+        interface: String, job: String, started: ContinuousClock.Instant, workers: [QueueWorker], queues: [UInt32],
+        programs: XDPPrograms, pool: PagePool,
+        rates: LockedValue<(at: ContinuousClock.Instant, rx: [UInt64], tx: [UInt64])?>
+    ) -> StatusSnapshot {
+        let now = ContinuousClock.now
+        let published = workers.map { worker in worker.published.withLock { $0 } }
+        let rx = published.map(\.statistics.rxPackets)
+        let tx = published.map(\.statistics.txPackets)
+        let previous = rates.withLock { state -> (at: ContinuousClock.Instant, rx: [UInt64], tx: [UInt64])? in
+            defer { state = (now, rx, tx) }
+            return state
+        }
+        let elapsed = previous.map { now - $0.at } ?? (now - started)
+        let seconds = max(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, 1e-3)
+        var statuses: [StatusSnapshot.QueueStatus] = []
+        for (index, worker) in workers.enumerated() {
+            let statistics = published[index].statistics
+            let census = published[index].census
+            let kernel = try? worker.socket.statistics()
+            let program = (try? programs.counters(queue: queues[index])) ?? QueueCounters()
+            let rxBefore = previous?.rx[index] ?? 0
+            let txBefore = previous?.tx[index] ?? 0
+            statuses.append(StatusSnapshot.QueueStatus(
+                queue: queues[index], rxPackets: statistics.rxPackets, rxBytes: statistics.rxBytes,
+                txPackets: statistics.txPackets, txBytes: statistics.txBytes,
+                rxPacketsPerSecond: Double(statistics.rxPackets &- rxBefore) / seconds,
+                txPacketsPerSecond: Double(statistics.txPackets &- txBefore) / seconds,
+                fillShortfalls: statistics.fillShortfalls, fillRingEmptyEvents: statistics.fillRingEmptyEvents,
+                invalidAddresses: statistics.invalidAddresses,
+                redirected: program.redirected, passed: program.passed, tooLong: program.tooLong,
+                kernelRxDropped: kernel?.rxDropped, kernelRxRingFull: kernel?.rxRingFull,
+                kernelFillRingEmpty: kernel?.rxFillRingEmpty, kernelTxInvalid: kernel?.txInvalidDescriptors,
+                inFillRing: census?.inFillRing, withKernelForReceive: census?.withKernelForReceive,
+                inApplication: census?.inApplication, inTransmitRing: census?.inTransmitRing,
+                withKernelForTransmit: census?.withKernelForTransmit,
+                pagesTaken: census?.cacheStatistics.pagesTaken, pagesReleasedBusy: census?.cacheStatistics.pagesReleasedBusy,
+                pagesReusedInPlace: census?.cacheStatistics.pagesReusedInPlace,
+                slotPagesReused: census?.slotStatistics?.pagesReused, slotPagesBusy: census?.slotStatistics?.pagesBusy,
+                slotPagesAllocated: census?.slotStatistics?.pagesAllocated))
+        }
+        let poolCensus = pool.census()
+        let uptime = now - started
+        return StatusSnapshot(
+            interface: interface, job: job,
+            uptimeSeconds: Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18,
+            queues: statuses, poolFreeBytes: poolCensus.freeBytes, poolTotalBytes: poolCensus.totalBytes,
+            outstandingFragments: poolCensus.outstandingFragments)
     }
 
     /// SIGHUP: re-reads the config file's filter and applies it; the sockets stay as they are.

@@ -23,6 +23,7 @@ enum WaitMode: String, Sendable, CaseIterable {
 /// The counters a worker publishes, and its stop report at the end.
 struct WorkerSnapshot: Sendable {
     var statistics = XSKQueue.Statistics()
+    var census: QueueCensus?
     var kernel: XDPStatistics?
     var report: StopReport?
     var failure: String?
@@ -89,7 +90,7 @@ final class QueueWorker: @unchecked Sendable {
         defer { frames.deallocate() }
         if job == .generate {
             runGenerator(&queue, frames)
-            publish(queue)
+            publish(&queue)
             let kernel = try? socket.statistics()
             let report = queue.stop(programs: programs)
             published.withLock {
@@ -111,13 +112,14 @@ final class QueueWorker: @unchecked Sendable {
                 idle(&queue, rounds: idleRounds)
             }
             loops &+= 1
-            // The clock is read once every 256 loops, the counters published every 100 ms.
-            if loops & 255 == 0, ContinuousClock.now >= nextPublish {
-                publish(queue)
+            // The clock is read once every 256 busy loops (and on every idle one), the counters
+            // published every 100 ms.
+            if loops & 255 == 0 || count == 0, ContinuousClock.now >= nextPublish {
+                publish(&queue)
                 nextPublish = .now + .milliseconds(100)
             }
         }
-        publish(queue)
+        publish(&queue)
         let kernel = try? socket.statistics()
         let report = queue.stop(programs: programs)
         published.withLock {
@@ -211,7 +213,7 @@ final class QueueWorker: @unchecked Sendable {
                 }
             }
             if clock.now >= nextPublish {
-                publish(queue)
+                publish(&queue)
                 nextPublish = clock.now + .milliseconds(100)
             }
         }
@@ -234,8 +236,12 @@ final class QueueWorker: @unchecked Sendable {
         }
     }
 
-    private func publish(_ queue: borrowing XSKQueue) {
+    private func publish(_ queue: inout XSKQueue) {
         let statistics = queue.statistics
-        published.withLock { $0.statistics = statistics }
+        let census = queue.census
+        published.withLock {
+            $0.statistics = statistics
+            $0.census = census
+        }
     }
 }

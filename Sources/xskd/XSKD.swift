@@ -8,6 +8,6 @@ struct XSKD: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xskd",
         abstract: "AF_XDP rings managed like a NIC driver's: run a packet job on an interface's queues.",
-        subcommands: [Run.self],
+        subcommands: [Run.self, Stats.self],
         defaultSubcommand: nil)
 }

@@ -178,7 +178,7 @@ struct DaemonTests {
         #expect(first.waitFor("xskd running"))
         let second = try run(["run", "-i", lab.deviceInterface])
         #expect(second.status == 1)
-        #expect(second.errors.contains("another XDP program or another xskd holds the interface"), "\(second.errors)")
+        #expect(second.errors.contains("another xskd is running on \(lab.deviceInterface)"), "\(second.errors)")
         #expect(first.terminate() == 0)
 
         // A foreign program: refused, and left as it was.
@@ -328,5 +328,75 @@ extension DaemonTests {
         #expect((1400...2600).contains(received), "received \(received) in one second at --rate 2000")
         #expect(daemon.terminate() == 0)
         try far.tearDown()
+    }
+}
+
+extension DaemonTests {
+    @Test("xskd stats answers over the control socket: a table, JSON, and errors for bad requests")
+    func statsOverControlSocket() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let daemon = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.deviceInterface, "--stats-interval", "0", "--ring-size", "16384", "--fill-size", "16384",
+        ])
+        #expect(daemon.waitFor("xskd running"))
+        try Self.generate(lab, count: 5000)
+        usleep(300_000)  // the worker publishes every 100 ms
+
+        let json = try VethLab.run(Self.binary, ["stats", "-i", lab.deviceInterface, "--json"])
+        let snapshot = try JSONDecoder().decode(StatusSnapshotView.self, from: Data(json.utf8))
+        #expect(snapshot.interface == lab.deviceInterface)
+        #expect(snapshot.queues.first?.rxPackets == 5000)
+        #expect(snapshot.queues.first?.redirected == 5000)
+        #expect(snapshot.queues.first?.inFillRing ?? 0 > 0)
+        let table = try VethLab.run(Self.binary, ["stats", "-i", lab.deviceInterface])
+        #expect(table.contains("xskd on \(lab.deviceInterface)"))
+        #expect(table.contains("rx pkts"))
+
+        // Bad requests get an error line; the daemon carries on.
+        let path = "/run/xskd/\(lab.deviceInterface).sock"
+        for (request, answer) in [("hello", "unknown request"), (String(repeating: "x", count: 10000), "longer than")] {
+            let reply = try Self.rawRequest(request, path: path)
+            #expect(reply.hasPrefix("error:") && reply.contains(answer), "\(reply.prefix(80))")
+        }
+        #expect(try VethLab.run(Self.binary, ["stats", "-i", lab.deviceInterface, "--json"]).contains("rxPackets"))
+        let socketMode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        #expect(socketMode == 0o600)
+
+        #expect(daemon.terminate() == 0)
+        #expect(!FileManager.default.fileExists(atPath: path), "the control socket is removed at exit")
+        #expect(throws: VethLabError.self) { _ = try VethLab.run(Self.binary, ["stats", "-i", lab.deviceInterface]) }
+    }
+
+    /// Writes `request` (no newline unless it has one) and returns the reply.
+    static func rawRequest(_ request: String, path: String) throws -> String {
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { bytes in
+            for (index, byte) in path.utf8.enumerated() { bytes[index] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(connected == 0)
+        var bytes = Array((request.count < 100 ? request + "\n" : request).utf8)
+        _ = bytes.withUnsafeMutableBytes { send(descriptor, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+        shutdown(descriptor, Int32(SHUT_WR))
+        var reply = [UInt8](repeating: 0, count: 4096)
+        let count = reply.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress!, $0.count, 0) }
+        return String(decoding: reply.prefix(max(count, 0)), as: UTF8.self)
+    }
+
+    /// The part of xskd's JSON snapshot the tests read.
+    struct StatusSnapshotView: Decodable {
+        struct Queue: Decodable {
+            var rxPackets: UInt64
+            var redirected: UInt64
+            var inFillRing: Int?
+        }
+        var interface: String
+        var queues: [Queue]
     }
 }
