@@ -46,6 +46,21 @@ final class Daemon {
             throw DaemonError("\(error)")
         }
         let cpus = options.cpus
+        // The forward job's second port.
+        var peerInterface: NetworkInterface?
+        if let name = options.forwardTo {
+            do {
+                peerInterface = try NetworkInterface(named: name)
+            } catch {
+                throw DaemonError("\(error)")
+            }
+            guard Self.isUp(peerInterface!) else {
+                throw DaemonError("interface \(name) is down: bring it up with `ip link set \(name) up`")
+            }
+            if let available = Self.receiveQueueCount(peerInterface!), let bad = queues.first(where: { $0 >= available }) {
+                throw DaemonError("queue \(bad) does not exist on \(name): it has \(available) (0...\(available - 1))")
+            }
+        }
         // Before anything is attached: a second xskd on this interface stops here.
         let control = try ControlSocket(interface: interface.name, logger: logger)
         defer { control.close() }
@@ -54,6 +69,7 @@ final class Daemon {
         // Set-up, in the order teardown undoes it (each piece's deinit also undoes it on error).
         let programs: XDPPrograms
         let link: XDPLink
+        var peerLink: XDPLink?
         let pool: PagePool
         var workers: [QueueWorker] = []
         do {
@@ -67,6 +83,14 @@ final class Daemon {
             umemConfiguration.fillSize = options.fillSize
             umemConfiguration.completionSize = options.fillSize
             let umem = try Umem(pool: pool, configuration: umemConfiguration, logger: logger)
+            // The second port has a program (and XSK map) of its own; its sockets share the UMEM.
+            var peerPrograms: XDPPrograms?
+            if let peerInterface {
+                let loaded = try XDPPrograms(logger: logger)
+                try loaded.setFilter(options.filter)
+                peerLink = try loaded.attach(.redirect, to: peerInterface, mode: options.xdpMode, replaceForeign: options.force)
+                peerPrograms = loaded
+            }
             var queueConfiguration = XSKQueue.Configuration()
             queueConfiguration.batchSize = options.batch
             queueConfiguration.fillStrategy = options.fillStrategy
@@ -77,12 +101,20 @@ final class Daemon {
                 socketConfiguration.txSize = options.ringSize
                 let socket = try XSKSocket(umem: umem, configuration: socketConfiguration, logger: logger)
                 try programs.insertSocket(socket.descriptor, queue: queue)
+                var peer: (socket: XSKSocket, programs: XDPPrograms)?
+                if let peerInterface, let peerPrograms {
+                    var peerConfiguration = socketConfiguration
+                    peerConfiguration.interface = peerInterface.name
+                    let peerSocket = try XSKSocket(umem: umem, configuration: peerConfiguration, logger: logger)
+                    try peerPrograms.insertSocket(peerSocket.descriptor, queue: queue)
+                    peer = (peerSocket, peerPrograms)
+                }
                 var queueLogger = logger
                 queueLogger[metadataKey: "queue"] = "\(queue)"
                 workers.append(QueueWorker(
                     socket: socket, programs: programs, job: options.job, wait: options.wait,
                     cpu: cpus.flatMap { position < $0.count ? $0[position] : nil },
-                    configuration: queueConfiguration, generate: options.generate, logger: queueLogger))
+                    configuration: queueConfiguration, generate: options.generate, peer: peer, logger: queueLogger))
             }
         } catch let error as XSKError {
             throw DaemonError("\(error)")
@@ -131,8 +163,10 @@ final class Daemon {
                 output("stopped \(report)")
                 if let kernel = snapshot.kernel { output("  kernel: \(kernel)") }
             }
+            if let report = snapshot.peerReport { output("stopped \(report)") }
         }
         link.detach()
+        peerLink?.detach()
         workers.removeAll()
         if let leak = pool.waitUntilQuiescent(timeout: .seconds(2)) {
             output("drain report: NOT quiescent\n\(leak)")

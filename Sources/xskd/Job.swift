@@ -13,6 +13,9 @@ public enum Job: String, Sendable, CaseIterable {
     /// Transmit frames built in TX fragments: sequence-numbered, at a rate or as fast as
     /// possible, up to a count.
     case generate
+    /// Two-port L2 forwarder: every frame received on one interface leaves by the other, in
+    /// both directions, without a copy (both interfaces' sockets share one UMEM).
+    case forward
 }
 
 /// What the generate job sends.

@@ -26,6 +26,9 @@ struct WorkerSnapshot: Sendable {
     var census: QueueCensus?
     var kernel: XDPStatistics?
     var report: StopReport?
+    /// The forward job's other port.
+    var peerStatistics: XSKQueue.Statistics?
+    var peerReport: StopReport?
     var failure: String?
 }
 
@@ -39,6 +42,8 @@ final class QueueWorker: @unchecked Sendable {
     let cpu: Int?
     let configuration: XSKQueue.Configuration
     let generate: GenerateOptions
+    /// The forward job's other port: its socket (sharing the UMEM) and program.
+    let peer: (socket: XSKSocket, programs: XDPPrograms)?
     let logger: Logger
     let published = LockedValue(WorkerSnapshot())
     let stopping = Atomic<Bool>(false)
@@ -46,9 +51,11 @@ final class QueueWorker: @unchecked Sendable {
 
     init(
         socket: XSKSocket, programs: XDPPrograms, job: Job, wait: WaitMode, cpu: Int?,
-        configuration: XSKQueue.Configuration, generate: GenerateOptions = .init(), logger: Logger
+        configuration: XSKQueue.Configuration, generate: GenerateOptions = .init(),
+        peer: (socket: XSKSocket, programs: XDPPrograms)? = nil, logger: Logger
     ) {
         self.generate = generate
+        self.peer = peer
         self.socket = socket
         self.programs = programs
         self.job = job
@@ -88,6 +95,18 @@ final class QueueWorker: @unchecked Sendable {
         let batch = configuration.batchSize
         let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: batch)
         defer { frames.deallocate() }
+        if job == .forward, let peer {
+            let peerReport = runForwarder(&queue, peer: peer, frames)
+            publish(&queue)
+            let kernel = try? socket.statistics()
+            let report = queue.stop(programs: programs)
+            published.withLock {
+                $0.kernel = kernel
+                $0.report = report
+                $0.peerReport = peerReport
+            }
+            return
+        }
         if job == .generate {
             runGenerator(&queue, frames)
             publish(&queue)
@@ -133,8 +152,8 @@ final class QueueWorker: @unchecked Sendable {
         switch job {
         case .drop:
             for index in 0..<count { queue.release(frames[index]) }
-        case .generate:
-            // The generator receives nothing it keeps.
+        case .generate, .forward:
+            // The generator keeps nothing it receives; the forwarder has its own loop.
             for index in 0..<count { queue.release(frames[index]) }
         case .reflect:
             let base = queue.pool.base
@@ -155,6 +174,71 @@ final class QueueWorker: @unchecked Sendable {
             }
             queue.reapCompletions()
         }
+    }
+
+    /// The forward job: one thread owns both ports' queues, so each TX ring has one producer
+    /// and no lock is needed. A frame received on one port is sent out of the other from the
+    /// same UMEM buffer; the other port's completion ring frees it.
+    private func runForwarder(
+        _ queue: inout XSKQueue, peer: (socket: XSKSocket, programs: XDPPrograms),
+        _ frames: UnsafeMutableBufferPointer<ReceivedFrame>
+    ) -> StopReport? {
+        var other: XSKQueue
+        do {
+            other = try XSKQueue(socket: peer.socket, programs: peer.programs, configuration: configuration, logger: logger)
+        } catch {
+            published.withLock { $0.failure = "\(error)" }
+            return nil
+        }
+        var idleRounds = 0
+        var nextPublish = ContinuousClock.now
+        while !stopping.load(ordering: .acquiring) {
+            let forward = Self.forward(from: &queue, to: &other, frames)
+            let back = Self.forward(from: &other, to: &queue, frames)
+            if forward + back == 0 {
+                idleRounds += 1
+                queue.reapCompletions()
+                other.reapCompletions()
+                if idleRounds > 64 {
+                    // Both ports idle: sleep until either has something.
+                    var sockets = [
+                        pollfd(fd: socket.descriptor, events: Int16(POLLIN), revents: 0),
+                        pollfd(fd: peer.socket.descriptor, events: Int16(POLLIN), revents: 0),
+                    ]
+                    _ = poll(&sockets, 2, 100)
+                } else {
+                    if queue.needsReceiveWakeup { try? socket.wakeReceive() }
+                    if other.needsReceiveWakeup { try? peer.socket.wakeReceive() }
+                }
+                if ContinuousClock.now >= nextPublish {
+                    publish(&queue)
+                    let peerStatistics = other.statistics
+                    published.withLock { $0.peerStatistics = peerStatistics }
+                    nextPublish = .now + .milliseconds(100)
+                }
+            } else {
+                idleRounds = 0
+            }
+        }
+        return other.stop(programs: peer.programs)
+    }
+
+    /// Moves one batch from `source`'s RX ring to `destination`'s TX ring; what the TX ring
+    /// cannot take is dropped (its buffers go straight back).
+    private static func forward(
+        from source: inout XSKQueue, to destination: inout XSKQueue, _ frames: UnsafeMutableBufferPointer<ReceivedFrame>
+    ) -> Int {
+        let count = source.receive(into: frames)
+        guard count > 0 else { return 0 }
+        var sent = destination.transmit(UnsafeBufferPointer(rebasing: frames[0..<count]))
+        if sent < count {
+            destination.reapCompletions()
+            sent += destination.transmit(UnsafeBufferPointer(rebasing: frames[sent..<count]))
+        }
+        source.forwarded(sent)
+        for index in sent..<count { source.release(frames[index]) }
+        destination.reapCompletions()
+        return count
     }
 
     /// The generate job: fills TX fragments from a template, stamps each with its sequence

@@ -70,6 +70,9 @@ struct Run: ParsableCommand {
     @Option(help: "Only UDP/TCP frames to these destination ports (9000 or 9000-9100) go to xskd.")
     var filterPorts: String?
 
+    @Option(help: "forward: the second interface; frames cross between --interface and it, both ways.")
+    var to: String?
+
     @Option(help: "generate: frame length in bytes, 60...9000. (default: 64)")
     var size: Int?
 

@@ -23,6 +23,7 @@ struct Settings: Sendable {
     var cpus: [Int]?
     var filter: TrafficFilter
     var generate: GenerateOptions
+    var forwardTo: String?
     var force: Bool
     var duration: Double?
     var statsInterval: Double
@@ -75,6 +76,7 @@ struct Settings: Sendable {
             generate: try generateOptions(
                 size: command.size ?? file?.size, rate: command.rate ?? file?.rate, count: command.count ?? file?.count,
                 destination: command.destinationMAC ?? file?.destinationMAC),
+            forwardTo: command.to ?? file?.to,
             force: command.force || (file?.force ?? false),
             duration: command.duration ?? file?.duration,
             statsInterval: command.statsInterval ?? file?.statsInterval ?? 1,
@@ -84,6 +86,12 @@ struct Settings: Sendable {
     }
 
     func check() throws {
+        if job == .forward, forwardTo == nil {
+            throw ValidationError("the forward job needs the second interface: --to NAME")
+        }
+        if let forwardTo, forwardTo == interface, !interface.isEmpty {
+            throw ValidationError("--to must name another interface than --interface")
+        }
         guard (1...65536).contains(umemSize) else { throw ValidationError("umem-size must be 1...65536 MiB, not \(umemSize)") }
         guard (1...1024).contains(batch) else { throw ValidationError("batch must be 1...1024, not \(batch)") }
         for (name, size) in [("ring-size", ringSize), ("fill-size", fillSize)] where size < 64 || size > 65536 || size.nonzeroBitCount != 1 {
@@ -191,6 +199,7 @@ struct ConfigFile: Decodable, Sendable {
     var rate: Double?
     var count: Int?
     var destinationMAC: String?
+    var to: String?
 
     struct Filter: Decodable, Sendable {
         var ethertype: String?
@@ -207,7 +216,7 @@ struct ConfigFile: Decodable, Sendable {
         case interface, queues, job, wait, hugepages, batch, cpus, filter, force, duration
         case xdpMode = "xdp-mode", bindMode = "bind-mode", fillStrategy = "fill-strategy", umemSize = "umem-size"
         case ringSize = "ring-size", fillSize = "fill-size", statsInterval = "stats-interval", logLevel = "log-level"
-        case size, rate, count, destinationMAC = "destination-mac"
+        case size, rate, count, destinationMAC = "destination-mac", to
     }
 
     static func load(path: String) throws -> ConfigFile {

@@ -400,3 +400,112 @@ extension DaemonTests {
         var queues: [Queue]
     }
 }
+
+extension DaemonTests {
+    /// Three namespaces: host A and host B on one subnet, with xskd's namespace between them
+    /// holding one end of each pair. Removed afterwards, whatever happens.
+    final class ForwardLab {
+        let id = "\(getpid() % 100_000)f\(UInt16.random(in: 0...UInt16.max))"
+        var hostA: String { "xskd-ha-\(id)" }
+        var hostB: String { "xskd-hb-\(id)" }
+        var middle: String { "xskd-fw-\(id)" }
+        var portA: String { "fa\(id)".prefix(15).description }
+        var portB: String { "fb\(id)".prefix(15).description }
+
+        init() throws {
+            do {
+                for namespace in [hostA, hostB, middle] {
+                    try VethLab.run("/usr/sbin/ip", ["netns", "add", namespace])
+                    try VethLab.run("/usr/sbin/ip", ["netns", "exec", namespace, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"])
+                    try VethLab.run("/usr/sbin/ip", ["-n", namespace, "link", "set", "lo", "up"])
+                }
+                for (host, port, address) in [(hostA, portA, "198.18.210.1/24"), (hostB, portB, "198.18.210.2/24")] {
+                    try VethLab.run("/usr/sbin/ip", ["link", "add", "eth0", "netns", host, "type", "veth", "peer", "name", port, "netns", middle])
+                    try VethLab.run("/usr/sbin/ip", ["-n", host, "address", "add", address, "dev", "eth0"])
+                    try VethLab.run("/usr/sbin/ip", ["-n", host, "link", "set", "eth0", "up"])
+                    // A veth leaves TCP checksums to the receiver (CHECKSUM_PARTIAL); a frame
+                    // that crosses AF_XDP arrives as plain bytes, so the hosts must fill them
+                    // in themselves, as a NIC would on a wire.
+                    try VethLab.run("/usr/sbin/ip", ["netns", "exec", host, "ethtool", "-K", "eth0", "tx", "off"])
+                    try VethLab.run("/usr/sbin/ip", ["-n", middle, "link", "set", port, "up"])
+                }
+            } catch {
+                destroy()
+                throw error
+            }
+        }
+
+        func destroy() {
+            for namespace in [hostA, hostB, middle] { _ = try? VethLab.run("/usr/sbin/ip", ["netns", "delete", namespace]) }
+        }
+
+        deinit { destroy() }
+
+        func exec(_ namespace: String, _ arguments: [String]) throws -> String {
+            try VethLab.run("/usr/sbin/ip", ["netns", "exec", namespace] + arguments)
+        }
+    }
+
+    @Test("forward: two hosts talk through xskd as over a wire: ping, MTU-size ping, and TCP")
+    func forwardJob() throws {
+        let lab = try ForwardLab()
+        defer { lab.destroy() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = ["netns", "exec", lab.middle, Self.binary, "run", "-i", lab.portA, "--to", lab.portB,
+                             "--job", "forward", "--stats-interval", "0"]
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        // Wait until both ports are attached (the first frames would otherwise cross no one).
+        usleep(1_500_000)
+
+        let ping = try lab.exec(lab.hostA, ["ping", "-c", "3", "-i", "0.2", "-W", "2", "198.18.210.2"])
+        #expect(ping.contains("3 received"), "\(ping)")
+        // The largest frame the link allows: 1472 bytes of ICMP payload, 1514 on the wire.
+        let big = try lab.exec(lab.hostB, ["ping", "-c", "3", "-i", "0.2", "-W", "2", "-s", "1472", "-M", "do", "198.18.210.1"])
+        #expect(big.contains("3 received"), "\(big)")
+
+        // TCP: 1 MB from A to B and back, checked byte for byte.
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        server.arguments = ["netns", "exec", lab.hostB, "python3", "-c", """
+            import socket
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("198.18.210.2", 9000)); s.listen(1); s.settimeout(10)
+            c, _ = s.accept(); c.settimeout(10)
+            data = b""
+            while len(data) < 1000000:
+                chunk = c.recv(65536)
+                if not chunk: break
+                data += chunk
+            c.sendall(data); c.close()
+            """]
+        try server.run()
+        defer { if server.isRunning { server.terminate() } }
+        usleep(500_000)
+        let client = try lab.exec(lab.hostA, ["python3", "-c", """
+            import socket, hashlib
+            payload = bytes(range(256)) * 3907 + bytes(8)
+            s = socket.create_connection(("198.18.210.2", 9000), timeout=10)
+            s.sendall(payload[:1000000])
+            back = b""
+            while len(back) < 1000000:
+                chunk = s.recv(65536)
+                if not chunk: break
+                back += chunk
+            print("echo ok" if back == payload[:1000000] else "echo mismatch %d" % len(back))
+            """])
+        #expect(client.contains("echo ok"), "\(client)")
+        server.waitUntilExit()
+
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 0, "\(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
+        #expect(output.contains("drain report: every buffer came home"), "\(output)")
+    }
+}
