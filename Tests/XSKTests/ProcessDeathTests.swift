@@ -24,7 +24,7 @@ struct ProcessDeathTests {
             _ = withExtendedLifetime(link) { kill(getpid(), SIGKILL) }
         }
         let programs = try XDPPrograms(logger: TestLog.logger)
-        #expect(try lab.run(in: .device) { try programs.attachedProgram(on: NetworkInterface(named: interface)) } == nil)
+        #expect(try eventually { try lab.run(in: .device) { try programs.attachedProgram(on: NetworkInterface(named: interface)) } == nil })
         let link = try lab.run(in: .device) {
             try programs.attach(.redirect, to: NetworkInterface(named: interface), mode: .native)
         }

@@ -52,3 +52,14 @@ enum TestFrame {
 func unwrap<Value>(_ value: Value?, sourceLocation: SourceLocation = #_sourceLocation) throws -> Value {
     try #require(value, sourceLocation: sourceLocation)
 }
+
+/// Polls `condition` until it holds or `timeout` passes: for kernel state that settles shortly
+/// after the call that changes it (a link released when its last descriptor closes).
+func eventually(timeout: Duration = .seconds(2), _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        usleep(10_000)
+    }
+    return try condition()
+}

@@ -61,7 +61,7 @@ struct XDPProgramsTests {
         }
         #expect(try lab.run(in: .device) { try programs.attachedProgram(on: NetworkInterface(named: interface)) }?.name == "xskd_redirect")
         link.detach()
-        #expect(try lab.run(in: .device) { try programs.attachedProgram(on: NetworkInterface(named: interface)) } == nil)
+        #expect(try eventually { try lab.run(in: .device) { try programs.attachedProgram(on: NetworkInterface(named: interface)) } == nil })
     }
 
     @Test("an xskd program left attached the old way is replaced without force; a live link is not")
@@ -88,7 +88,7 @@ struct XDPProgramsTests {
             }
         }
         link.detach()
-        #expect(try lab.run(in: .device) { try programs.attachedProgram(on: NetworkInterface(named: interface)) } == nil)
+        #expect(try eventually { try lab.run(in: .device) { try programs.attachedProgram(on: NetworkInterface(named: interface)) } == nil })
     }
 }
 
