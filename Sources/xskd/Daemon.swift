@@ -135,10 +135,24 @@ final class Daemon {
         let rates = LockedValue<(at: ContinuousClock.Instant, rx: [UInt64], tx: [UInt64])?>(nil)
         let job = options.job.rawValue
         let running = workers
-        control.start {
+        let snapshot: @Sendable () -> StatusSnapshot = {
             Self.snapshot(
                 interface: interface.name, job: job, started: started, workers: running, queues: queues,
                 programs: programs, pool: pool, rates: rates)
+        }
+        control.start(snapshot: snapshot)
+        var metrics: MetricsServer?
+        if let address = options.metrics {
+            do {
+                let server = try MetricsServer(address: address.address, port: address.port, interface: interface.name, logger: logger)
+                try server.waitUntilListening()
+                metrics = server
+            } catch {
+                logger.error("metrics unavailable", metadata: ["error": "\(error)"])
+                for worker in workers { worker.stop() }
+                for worker in workers { worker.join() }
+                throw DaemonError("cannot serve metrics on \(address.address):\(address.port): \(error)")
+            }
         }
         logger.info(
             "xskd running",
@@ -148,7 +162,14 @@ final class Daemon {
                 "fill": "\(options.fillStrategy.rawValue)",
             ])
 
-        waitForStop(signals: &signals, workers: workers, programs: programs, queues: queues)
+        // Metrics keep their own rate baseline (the stats socket's belongs to its clients).
+        let metricsRates = LockedValue<(at: ContinuousClock.Instant, rx: [UInt64], tx: [UInt64])?>(nil)
+        waitForStop(signals: &signals, workers: workers, programs: programs, queues: queues) {
+            metrics?.update(Self.snapshot(
+                interface: interface.name, job: job, started: started, workers: running, queues: queues,
+                programs: programs, pool: pool, rates: metricsRates))
+        }
+        metrics?.stop()
 
         // Teardown: stop answering, stop the threads (each stops its queue and gives its
         // buffers back), detach the program, then prove the pool quiescent.
@@ -177,7 +198,9 @@ final class Daemon {
     }
 
     /// Reports every `statsInterval` until SIGINT, SIGTERM or the end of `duration`.
-    private func waitForStop(signals: inout sigset_t, workers: [QueueWorker], programs: XDPPrograms, queues: [UInt32]) {
+    private func waitForStop(
+        signals: inout sigset_t, workers: [QueueWorker], programs: XDPPrograms, queues: [UInt32], tick: () -> Void
+    ) {
         let clock = ContinuousClock()
         let start = clock.now
         let end = options.duration.map { start + .milliseconds(Int($0 * 1000)) }
@@ -204,6 +227,7 @@ final class Daemon {
                 logger.error("a queue failed, stopping")
                 return
             }
+            tick()
             let now = clock.now
             let elapsed = now - last
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

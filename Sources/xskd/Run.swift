@@ -85,6 +85,9 @@ struct Run: ParsableCommand {
     @Option(help: "generate: destination MAC address. (default: ff:ff:ff:ff:ff:ff)")
     var destinationMAC: String?
 
+    @Option(help: "Serve Prometheus metrics at http://ADDRESS:PORT/metrics; a bare PORT means 127.0.0.1. (default: off)")
+    var metrics: String?
+
     @Flag(help: "Replace an XDP program that is not xskd's.")
     var force = false
 

@@ -24,6 +24,7 @@ struct Settings: Sendable {
     var filter: TrafficFilter
     var generate: GenerateOptions
     var forwardTo: String?
+    var metrics: (address: String, port: UInt16)?
     var force: Bool
     var duration: Double?
     var statsInterval: Double
@@ -77,6 +78,12 @@ struct Settings: Sendable {
                 size: command.size ?? file?.size, rate: command.rate ?? file?.rate, count: command.count ?? file?.count,
                 destination: command.destinationMAC ?? file?.destinationMAC),
             forwardTo: command.to ?? file?.to,
+            metrics: try (command.metrics ?? file?.metrics).map { text in
+                guard let parsed = MetricsServer.parse(text) else {
+                    throw ValidationError("metrics must be PORT or IPv4-ADDRESS:PORT such as 127.0.0.1:9100, not '\(text)'")
+                }
+                return parsed
+            },
             force: command.force || (file?.force ?? false),
             duration: command.duration ?? file?.duration,
             statsInterval: command.statsInterval ?? file?.statsInterval ?? 1,
@@ -200,6 +207,7 @@ struct ConfigFile: Decodable, Sendable {
     var count: Int?
     var destinationMAC: String?
     var to: String?
+    var metrics: String?
 
     struct Filter: Decodable, Sendable {
         var ethertype: String?
@@ -216,7 +224,7 @@ struct ConfigFile: Decodable, Sendable {
         case interface, queues, job, wait, hugepages, batch, cpus, filter, force, duration
         case xdpMode = "xdp-mode", bindMode = "bind-mode", fillStrategy = "fill-strategy", umemSize = "umem-size"
         case ringSize = "ring-size", fillSize = "fill-size", statsInterval = "stats-interval", logLevel = "log-level"
-        case size, rate, count, destinationMAC = "destination-mac", to
+        case size, rate, count, destinationMAC = "destination-mac", to, metrics
     }
 
     static func load(path: String) throws -> ConfigFile {

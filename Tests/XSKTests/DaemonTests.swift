@@ -515,3 +515,33 @@ extension DaemonTests {
         #expect(output.contains("drain report: every buffer came home"), "\(output)")
     }
 }
+
+extension DaemonTests {
+    @Test("Prometheus metrics over HTTP, on the address asked for, fed from the queues' counters")
+    func prometheusMetrics() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let port = 20_000 + Int(getpid() % 10_000)
+        let daemon = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.deviceInterface, "--stats-interval", "1", "--metrics", "127.0.0.1:\(port)",
+            "--ring-size", "16384", "--fill-size", "16384",
+        ])
+        #expect(daemon.waitFor("xskd running"))
+        #expect(daemon.waitFor("metrics served"))
+        try Self.generate(lab, count: 4000)
+        usleep(1_500_000)  // one update interval and a little more
+        // The endpoint listens in xskd's namespace, on its loopback.
+        let body = try lab.exec(in: .device, "python3", "-c",
+            "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:\(port)/metrics', timeout=5).read().decode())")
+        let queueLabels = "{interface=\"\(lab.deviceInterface)\",queue=\"0\"}"
+        #expect(body.contains("xskd_rx_packets_total\(queueLabels) 4000"), "\(body.prefix(2000))")
+        #expect(body.contains("xskd_xdp_redirected_total\(queueLabels) 4000"))
+        #expect(body.contains("# HELP xskd_rx_packets_total"))
+        #expect(body.contains("xskd_umem_free_bytes{interface=\"\(lab.deviceInterface)\"}"))
+        #expect(daemon.terminate() == 0)
+
+        let bad = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface, "--metrics", "localhost:http"])
+        #expect(bad.wait() == 64)
+        #expect(bad.errors.withLock { $0 }.contains("metrics must be PORT or IPv4-ADDRESS:PORT"))
+    }
+}
