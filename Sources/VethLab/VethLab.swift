@@ -41,6 +41,15 @@ public final class VethLab: @unchecked Sendable {
                 _ = try? run("/usr/sbin/ip", ["netns", "delete", name])
             }
         }
+        // Control sockets that a killed xskd left for a lab interface of a dead test process.
+        let directory = "/run/xskd"
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where file.hasSuffix(".sock") {
+            let name = file.dropLast(".sock".count)
+            guard ["xd", "xg", "fa", "fb"].contains(where: { name.hasPrefix($0) }) else { continue }
+            let digits = name.dropFirst(2).prefix { $0.isNumber }
+            guard let pid = Int32(digits), pid != getpid() % 100_000 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink("\(directory)/\(file)") }
+        }
         return true
     }()
 

@@ -545,3 +545,22 @@ extension DaemonTests {
         #expect(bad.errors.withLock { $0 }.contains("metrics must be PORT or IPv4-ADDRESS:PORT"))
     }
 }
+
+extension DaemonTests {
+    @Test("zero-copy or native XDP asked where the driver has none: exit 1, saying so, nothing left attached")
+    func unsupportedModes() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let zeroCopy = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface, "--bind-mode", "zero-copy"])
+        #expect(zeroCopy.wait() == 1)
+        let zeroCopyErrors = zeroCopy.errors.withLock { $0 }
+        #expect(zeroCopyErrors.contains("EOPNOTSUPP") && zeroCopyErrors.contains("bind in copy mode"), "\(zeroCopyErrors)")
+        #expect(try eventually { try Self.attached(lab) == nil })
+
+        // The loopback device has no native XDP.
+        let native = try RunningDaemon(lab: lab, arguments: ["run", "-i", "lo", "--xdp-mode", "native"])
+        #expect(native.wait() == 1)
+        let nativeErrors = native.errors.withLock { $0 }
+        #expect(nativeErrors.contains("the driver has no native XDP; use skb mode"), "\(nativeErrors)")
+    }
+}
