@@ -14,7 +14,8 @@ struct DaemonError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-final class Daemon {
+final class Daemon: @unchecked Sendable {
+    // Unchecked: its state is set in init and only read; run() is called once, on one thread.
     let options: Settings
     let configPath: String?
     let logger: Logger
@@ -25,7 +26,7 @@ final class Daemon {
         self.logger = logger
     }
 
-    func run() throws(DaemonError) {
+    func run(events: DaemonEvents) throws(DaemonError) {
         guard geteuid() == 0 else {
             throw DaemonError("xskd needs root (or CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_PERFMON and CAP_IPC_LOCK)")
         }
@@ -124,12 +125,6 @@ final class Daemon {
             throw DaemonError("\(error)")
         }
 
-        // Signals go to this thread only: the poll threads inherit the blocked mask.
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, signal) }
-        pthread_sigmask(SIG_BLOCK, &signals, nil)
-
         for worker in workers { worker.start() }
         let started = ContinuousClock.now
         let rates = LockedValue<(at: ContinuousClock.Instant, rx: [UInt64], tx: [UInt64])?>(nil)
@@ -164,7 +159,7 @@ final class Daemon {
 
         // Metrics keep their own rate baseline (the stats socket's belongs to its clients).
         let metricsRates = LockedValue<(at: ContinuousClock.Instant, rx: [UInt64], tx: [UInt64])?>(nil)
-        waitForStop(signals: &signals, workers: workers, programs: programs, queues: queues) {
+        waitForStop(events: events, workers: workers, programs: programs, queues: queues) {
             metrics?.update(Self.snapshot(
                 interface: interface.name, job: job, started: started, workers: running, queues: queues,
                 programs: programs, pool: pool, rates: metricsRates))
@@ -199,7 +194,7 @@ final class Daemon {
 
     /// Reports every `statsInterval` until SIGINT, SIGTERM or the end of `duration`.
     private func waitForStop(
-        signals: inout sigset_t, workers: [QueueWorker], programs: XDPPrograms, queues: [UInt32], tick: () -> Void
+        events: DaemonEvents, workers: [QueueWorker], programs: XDPPrograms, queues: [UInt32], tick: () -> Void
     ) {
         let clock = ContinuousClock()
         let start = clock.now
@@ -208,21 +203,21 @@ final class Daemon {
         var previous = workers.map { _ in XSKQueue.Statistics() }
         var last = clock.now
         while true {
-            var timeout = timespec(tv_sec: Int(interval), tv_nsec: Int((interval - Double(Int(interval))) * 1e9))
+            var timeout = interval
             if let end {
                 let left = end - clock.now
                 if left <= .zero { logger.info("duration reached, stopping"); return }
-                let leftSeconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
-                if leftSeconds < interval {
-                    timeout = timespec(tv_sec: Int(leftSeconds), tv_nsec: Int((leftSeconds - Double(Int(leftSeconds))) * 1e9))
-                }
+                timeout = min(interval, Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18)
             }
-            let signal = sigtimedwait(&signals, nil, &timeout)
-            if signal == SIGINT || signal == SIGTERM {
-                logger.info("signal received, stopping", metadata: ["signal": "\(signal == SIGINT ? "SIGINT" : "SIGTERM")"])
+            switch events.wait(seconds: timeout) {
+            case .stop:
+                logger.info("graceful shutdown requested, stopping")
                 return
+            case .reload:
+                reloadFilter(programs)
+            case .timeout:
+                break
             }
-            if signal == SIGHUP { reloadFilter(programs) }
             if workers.contains(where: { $0.published.withLock { $0.failure != nil } }) {
                 logger.error("a queue failed, stopping")
                 return
@@ -352,4 +347,34 @@ final class Daemon {
 /// A line on standard output, written at once (a pipe would otherwise buffer it until exit).
 func output(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// What the service lifecycle asks of the daemon's control loop: stop (SIGTERM, SIGINT) or
+/// reload the filter (SIGHUP). The loop waits on it between statistics lines.
+final class DaemonEvents: @unchecked Sendable {
+    enum Event { case stop, reload, timeout }
+    private let state = LockedValue((stop: false, reload: false))
+    private let wakeup = DispatchSemaphore(value: 0)
+
+    func requestStop() {
+        state.withLock { $0.stop = true }
+        wakeup.signal()
+    }
+
+    func requestReload() {
+        state.withLock { $0.reload = true }
+        wakeup.signal()
+    }
+
+    func wait(seconds: Double) -> Event {
+        _ = wakeup.wait(timeout: .now() + seconds)
+        return state.withLock { state -> Event in
+            if state.stop { return .stop }
+            if state.reload {
+                state.reload = false
+                return .reload
+            }
+            return .timeout
+        }
+    }
 }

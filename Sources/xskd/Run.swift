@@ -7,10 +7,11 @@ import CShims
 import Foundation
 import Logging
 import PageFrag
+import ServiceLifecycle
 import SystemCalls
 import XSK
 
-struct Run: ParsableCommand {
+struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a job on the AF_XDP queues of an interface until SIGINT/SIGTERM or --duration.",
         discussion: """
@@ -105,7 +106,7 @@ struct Run: ParsableCommand {
         _ = try Settings.resolve(command: self, file: nil, requireInterface: false)
     }
 
-    func run() throws {
+    func run() async throws {
         let file = try config.map { try ConfigFile.load(path: $0) }
         let settings = try Settings.resolve(command: self, file: file, requireInterface: true)
         let level = settings.logLevel
@@ -115,8 +116,12 @@ struct Run: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "xskd")
+        let service = DaemonService(daemon: Daemon(settings: settings, configPath: config, logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
-            try Daemon(settings: settings, configPath: config, logger: logger).run()
+            try await group.run()
         } catch {
             logger.critical("\(error)")
             throw ExitCode(1)

@@ -4,7 +4,7 @@
 import ArgumentParser
 
 @main
-struct XSKD: ParsableCommand {
+struct XSKD: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xskd",
         abstract: "AF_XDP rings managed like a NIC driver's: run a packet job on an interface's queues.",
