@@ -172,6 +172,8 @@ final class QueueWorker: @unchecked Sendable {
                 }
                 sent += queued
             }
+            // Sent frames belong to the TX ring now, not to the job.
+            queue.forwarded(sent)
             queue.reapCompletions()
         }
     }
