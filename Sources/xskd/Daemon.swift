@@ -95,11 +95,13 @@ final class Daemon: @unchecked Sendable {
             var queueConfiguration = XSKQueue.Configuration()
             queueConfiguration.batchSize = options.batch
             queueConfiguration.fillStrategy = options.fillStrategy
+            queueConfiguration.mtu = options.fragmentMTU
             for (position, queue) in queues.enumerated() {
                 var socketConfiguration = XSKSocket.Configuration(interface: interface.name, queue: queue)
                 socketConfiguration.bindMode = options.bindMode
                 socketConfiguration.rxSize = options.ringSize
                 socketConfiguration.txSize = options.ringSize
+                socketConfiguration.busyPoll = options.busyPoll
                 let socket = try XSKSocket(umem: umem, configuration: socketConfiguration, logger: logger)
                 try programs.insertSocket(socket.descriptor, queue: queue)
                 var peer: (socket: XSKSocket, programs: XDPPrograms)?

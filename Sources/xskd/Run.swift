@@ -59,6 +59,12 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Fill and completion ring size, a power of two. (default: 4096)")
     var fillSize: UInt32?
 
+    @Option(help: "Busy polling: MICROSECONDS or MICROSECONDS:BUDGET (SO_BUSY_POLL, SO_PREFER_BUSY_POLL, SO_BUSY_POLL_BUDGET). (default: off)")
+    var busyPoll: String?
+
+    @Option(help: "Size fill buffers for this MTU instead of the interface's (and follow no MTU change).")
+    var fragmentMTU: Int?
+
     @Option(help: "Pin the poll threads to these CPUs, one per queue in order (comma-separated).")
     var cpus: String?
 

@@ -21,6 +21,8 @@ struct Settings: Sendable {
     var ringSize: UInt32
     var fillSize: UInt32
     var cpus: [Int]?
+    var busyPoll: XSKSocket.BusyPoll?
+    var fragmentMTU: Int?
     var filter: TrafficFilter
     var generate: GenerateOptions
     var forwardTo: String?
@@ -70,6 +72,8 @@ struct Settings: Sendable {
             ringSize: command.ringSize ?? file?.ringSize ?? 2048,
             fillSize: command.fillSize ?? file?.fillSize ?? 4096,
             cpus: try (command.cpus ?? file?.cpus).map(parseCPUs),
+            busyPoll: try (command.busyPoll ?? file?.busyPoll).map(parseBusyPoll),
+            fragmentMTU: command.fragmentMTU ?? file?.fragmentMTU,
             filter: try filter(
                 ethertype: command.filterEthertype ?? file?.filter?.ethertype,
                 ipProtocol: command.filterIPProtocol ?? file?.filter?.ipProtocol,
@@ -93,6 +97,9 @@ struct Settings: Sendable {
     }
 
     func check() throws {
+        if let fragmentMTU, !(68...9000).contains(fragmentMTU) {
+            throw ValidationError("fragment-mtu must be 68...9000, not \(fragmentMTU)")
+        }
         if job == .forward, forwardTo == nil {
             throw ValidationError("the forward job needs the second interface: --to NAME")
         }
@@ -149,6 +156,16 @@ struct Settings: Sendable {
             throw ValidationError("queues must be 'all' or a list of distinct queue numbers such as 0,1; not '\(text)'")
         }
         return .list(values)
+    }
+
+    static func parseBusyPoll(_ text: String) throws -> XSKSocket.BusyPoll {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { Int32($0) }
+        guard (1...2).contains(parts.count), let microseconds = parts[0], (1...1_000_000).contains(microseconds),
+            parts.count == 1 || (parts[1].map { (1...65535).contains($0) } ?? false)
+        else {
+            throw ValidationError("busy-poll must be MICROSECONDS or MICROSECONDS:BUDGET such as 20:64, not '\(text)'")
+        }
+        return XSKSocket.BusyPoll(microseconds: microseconds, budget: parts.count == 2 ? parts[1]! : 64)
     }
 
     static func parseCPUs(_ text: String) throws -> [Int] {
@@ -208,6 +225,8 @@ struct ConfigFile: Decodable, Sendable {
     var destinationMAC: String?
     var to: String?
     var metrics: String?
+    var busyPoll: String?
+    var fragmentMTU: Int?
 
     struct Filter: Decodable, Sendable {
         var ethertype: String?
@@ -225,6 +244,7 @@ struct ConfigFile: Decodable, Sendable {
         case xdpMode = "xdp-mode", bindMode = "bind-mode", fillStrategy = "fill-strategy", umemSize = "umem-size"
         case ringSize = "ring-size", fillSize = "fill-size", statsInterval = "stats-interval", logLevel = "log-level"
         case size, rate, count, destinationMAC = "destination-mac", to, metrics
+        case busyPoll = "busy-poll", fragmentMTU = "fragment-mtu"
     }
 
     static func load(path: String) throws -> ConfigFile {

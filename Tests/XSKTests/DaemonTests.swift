@@ -566,3 +566,28 @@ extension DaemonTests {
         #expect(nativeErrors.contains("the driver has no native XDP; use skb mode"), "\(nativeErrors)")
     }
 }
+
+extension DaemonTests {
+    @Test("busy polling and a fixed fragment MTU are taken from the command line, and bad values refused")
+    func busyPollAndFragmentMTU() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let daemon = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.deviceInterface, "--busy-poll", "20:32", "--fragment-mtu", "1000", "--stats-interval", "0",
+            "--log-level", "info",
+        ])
+        #expect(daemon.waitFor("xskd running"))
+        #expect(daemon.waitFor("queue ready"))
+        let log = daemon.errors.withLock { $0 }
+        #expect(log.contains("busy polling on"), "\(log)")
+        #expect(log.contains("fragment=1280"), "\(log)")  // 256 + 1000 + 18, rounded up to 64
+        try Self.generate(lab, count: 1000)
+        usleep(200_000)
+        #expect(daemon.terminate() == 0)
+        #expect(daemon.output.withLock { $0 }.contains("rx 1000,"))
+        for bad in [["--busy-poll", "0"], ["--busy-poll", "20:0"], ["--busy-poll", "x"], ["--fragment-mtu", "20"]] {
+            let refused = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface] + bad)
+            #expect(refused.wait() == 64, "\(bad)")
+        }
+    }
+}
