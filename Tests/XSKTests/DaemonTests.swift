@@ -591,3 +591,32 @@ extension DaemonTests {
         }
     }
 }
+
+extension DaemonTests {
+    @Test(
+        "UMEM registration refused for lack of locked memory: exit 1, saying so, nothing left attached",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
+            && FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit"), "needs setpriv and prlimit (util-linux)"))
+    func memoryLockRefused() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        // Root without CAP_IPC_LOCK and CAP_SYS_RESOURCE, with no locked memory allowed.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = [
+            "netns", "exec", lab.deviceNamespace, "/usr/bin/prlimit", "--memlock=0:0",
+            "/usr/bin/setpriv", "--bounding-set", "-ipc_lock,-sys_resource", "--inh-caps", "-ipc_lock,-sys_resource",
+            Self.binary, "run", "-i", lab.deviceInterface,
+        ]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = Pipe()
+        try process.run()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1, "\(text)")
+        #expect(text.contains("cannot raise RLIMIT_MEMLOCK"), "\(text)")
+        #expect(text.contains("XDP_UMEM_REG") && text.contains("CAP_IPC_LOCK"), "\(text)")
+        #expect(try eventually { try Self.attached(lab) == nil })
+    }
+}
