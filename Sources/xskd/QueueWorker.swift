@@ -97,25 +97,12 @@ final class QueueWorker: @unchecked Sendable {
         defer { frames.deallocate() }
         if job == .forward, let peer {
             let peerReport = runForwarder(&queue, peer: peer, frames)
-            publish(&queue)
-            let kernel = try? socket.statistics()
-            let report = queue.stop(programs: programs)
-            published.withLock {
-                $0.kernel = kernel
-                $0.report = report
-                $0.peerReport = peerReport
-            }
+            finish(queue, peerReport: peerReport)
             return
         }
         if job == .generate {
             runGenerator(&queue, frames)
-            publish(&queue)
-            let kernel = try? socket.statistics()
-            let report = queue.stop(programs: programs)
-            published.withLock {
-                $0.kernel = kernel
-                $0.report = report
-            }
+            finish(queue)
             return
         }
         var idleRounds = 0
@@ -138,12 +125,19 @@ final class QueueWorker: @unchecked Sendable {
                 nextPublish = .now + .milliseconds(100)
             }
         }
+        finish(queue)
+    }
+
+    /// The last publication: final counters, the kernel's statistics while the socket is still
+    /// open, then the queue stopped and its report.
+    private func finish(_ queue: consuming XSKQueue, peerReport: StopReport? = nil) {
         publish(&queue)
         let kernel = try? socket.statistics()
         let report = queue.stop(programs: programs)
         published.withLock {
             $0.kernel = kernel
             $0.report = report
+            $0.peerReport = peerReport
         }
     }
 
