@@ -96,33 +96,40 @@ int cshims_xsk_register_umem(int fd, void *area, uint64_t size, uint32_t chunk_s
     return setsockopt(fd, SOL_XDP, XDP_UMEM_REG, &registration, sizeof(registration)) ? -errno : 0;
 }
 
+// Maps one ring of `size` entries of `entry` bytes at page offset `pgoff` of the socket.
+static int cshims_map_ring(int fd, const struct xdp_ring_offset *offset, uint32_t size, size_t entry, off_t pgoff,
+                           struct cshims_ring_mapping *mapping) {
+    size_t length = offset->desc + size * entry;
+    void *map = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, pgoff);
+    if (map == MAP_FAILED) return -errno;
+    mapping->base = map;
+    mapping->length = length;
+    return 0;
+}
+
+// Sets two rings' sizes and reads where they are to be mapped.
+static int cshims_create_ring_pair(int fd, int first_option, uint32_t first_size, int second_option, uint32_t second_size,
+                                   struct xdp_mmap_offsets *offsets) {
+    if (setsockopt(fd, SOL_XDP, first_option, &first_size, sizeof(first_size))) return -errno;
+    if (setsockopt(fd, SOL_XDP, second_option, &second_size, sizeof(second_size))) return -errno;
+    return cshims_offsets(fd, offsets);
+}
+
 int cshims_xsk_create_fill_completion(int fd, uint32_t fill_size, uint32_t completion_size,
                                       struct xsk_ring_prod *fill, struct xsk_ring_cons *completion,
                                       struct cshims_ring_mapping *fill_mapping,
                                       struct cshims_ring_mapping *completion_mapping) {
     struct xdp_mmap_offsets offsets;
-    int error;
-    if (setsockopt(fd, SOL_XDP, XDP_UMEM_FILL_RING, &fill_size, sizeof(fill_size))) return -errno;
-    if (setsockopt(fd, SOL_XDP, XDP_UMEM_COMPLETION_RING, &completion_size, sizeof(completion_size))) return -errno;
-    if ((error = cshims_offsets(fd, &offsets))) return error;
-
-    size_t fill_length = offsets.fr.desc + fill_size * sizeof(uint64_t);
-    void *fill_map = mmap(NULL, fill_length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, XDP_UMEM_PGOFF_FILL_RING);
-    if (fill_map == MAP_FAILED) return -errno;
-    size_t completion_length = offsets.cr.desc + completion_size * sizeof(uint64_t);
-    void *completion_map = mmap(NULL, completion_length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
-                                XDP_UMEM_PGOFF_COMPLETION_RING);
-    if (completion_map == MAP_FAILED) {
-        error = -errno;
-        munmap(fill_map, fill_length);
+    int error = cshims_create_ring_pair(fd, XDP_UMEM_FILL_RING, fill_size, XDP_UMEM_COMPLETION_RING, completion_size, &offsets);
+    if (error) return error;
+    if ((error = cshims_map_ring(fd, &offsets.fr, fill_size, sizeof(uint64_t), XDP_UMEM_PGOFF_FILL_RING, fill_mapping))) return error;
+    if ((error = cshims_map_ring(fd, &offsets.cr, completion_size, sizeof(uint64_t), XDP_UMEM_PGOFF_COMPLETION_RING,
+                                 completion_mapping))) {
+        munmap(fill_mapping->base, fill_mapping->length);
         return error;
     }
-    cshims_fill_producer(fill, fill_map, &offsets.fr, fill_size);
-    cshims_fill_consumer(completion, completion_map, &offsets.cr, completion_size);
-    fill_mapping->base = fill_map;
-    fill_mapping->length = fill_length;
-    completion_mapping->base = completion_map;
-    completion_mapping->length = completion_length;
+    cshims_fill_producer(fill, fill_mapping->base, &offsets.fr, fill_size);
+    cshims_fill_consumer(completion, completion_mapping->base, &offsets.cr, completion_size);
     return 0;
 }
 
@@ -130,27 +137,15 @@ int cshims_xsk_create_rx_tx(int fd, uint32_t rx_size, uint32_t tx_size,
                             struct xsk_ring_cons *rx, struct xsk_ring_prod *tx,
                             struct cshims_ring_mapping *rx_mapping, struct cshims_ring_mapping *tx_mapping) {
     struct xdp_mmap_offsets offsets;
-    int error;
-    if (setsockopt(fd, SOL_XDP, XDP_RX_RING, &rx_size, sizeof(rx_size))) return -errno;
-    if (setsockopt(fd, SOL_XDP, XDP_TX_RING, &tx_size, sizeof(tx_size))) return -errno;
-    if ((error = cshims_offsets(fd, &offsets))) return error;
-
-    size_t rx_length = offsets.rx.desc + rx_size * sizeof(struct xdp_desc);
-    void *rx_map = mmap(NULL, rx_length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, XDP_PGOFF_RX_RING);
-    if (rx_map == MAP_FAILED) return -errno;
-    size_t tx_length = offsets.tx.desc + tx_size * sizeof(struct xdp_desc);
-    void *tx_map = mmap(NULL, tx_length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, XDP_PGOFF_TX_RING);
-    if (tx_map == MAP_FAILED) {
-        error = -errno;
-        munmap(rx_map, rx_length);
+    int error = cshims_create_ring_pair(fd, XDP_RX_RING, rx_size, XDP_TX_RING, tx_size, &offsets);
+    if (error) return error;
+    if ((error = cshims_map_ring(fd, &offsets.rx, rx_size, sizeof(struct xdp_desc), XDP_PGOFF_RX_RING, rx_mapping))) return error;
+    if ((error = cshims_map_ring(fd, &offsets.tx, tx_size, sizeof(struct xdp_desc), XDP_PGOFF_TX_RING, tx_mapping))) {
+        munmap(rx_mapping->base, rx_mapping->length);
         return error;
     }
-    cshims_fill_consumer(rx, rx_map, &offsets.rx, rx_size);
-    cshims_fill_producer(tx, tx_map, &offsets.tx, tx_size);
-    rx_mapping->base = rx_map;
-    rx_mapping->length = rx_length;
-    tx_mapping->base = tx_map;
-    tx_mapping->length = tx_length;
+    cshims_fill_consumer(rx, rx_mapping->base, &offsets.rx, rx_size);
+    cshims_fill_producer(tx, tx_mapping->base, &offsets.tx, tx_size);
     return 0;
 }
 

@@ -145,10 +145,6 @@ public final class Umem: @unchecked Sendable {
         completionStorage.deallocate()
     }
 
-    /// The fill ring of the UMEM's own socket's queue.
-    public var fill: FillRing { FillRing(fillStorage) }
-    /// The completion ring of the UMEM's own socket's queue.
-    public var completion: CompletionRing { CompletionRing(completionStorage) }
 
     static func registrationHint(_ error: Int32) -> String? {
         switch error {

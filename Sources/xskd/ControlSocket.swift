@@ -21,7 +21,7 @@ final class ControlSocket: @unchecked Sendable {
     let path: String
     private let descriptor: Int32
     private let stopping = Atomic<Bool>(false)
-    private var thread = pthread_t()
+    private var thread: JoinableThread?
     private let logger: Logger
     private var snapshot: (@Sendable () -> StatusSnapshot)?
 
@@ -56,20 +56,16 @@ final class ControlSocket: @unchecked Sendable {
     /// Serves requests on a thread of its own until `stop()`.
     func start(snapshot: @escaping @Sendable () -> StatusSnapshot) {
         self.snapshot = snapshot
-        let context = Unmanaged.passRetained(self).toOpaque()
-        pthread_create(&thread, nil, { context in
-            Unmanaged<ControlSocket>.fromOpaque(context!).takeRetainedValue().serve()
-            return nil
-        }, context)
+        thread = JoinableThread { [self] in serve() }
     }
 
     /// Stops serving (if it started), closes and removes the socket. Idempotent.
     func close() {
         guard !closed else { return }
         closed = true
-        if snapshot != nil {
+        if let thread {
             stopping.store(true, ordering: .releasing)
-            pthread_join(thread, nil)
+            thread.join()
         }
         Glibc.close(descriptor)
         unlink(path)

@@ -33,7 +33,7 @@ struct WorkerSnapshot: Sendable {
 }
 
 final class QueueWorker: @unchecked Sendable {
-    // Unchecked: `thread` is written once before start and read by join; the rest is shared
+    // Unchecked: `thread` is written by start and read by join, on the control thread; the rest is shared
     // through `published` (a lock) and `stopping` (an atomic).
     let socket: XSKSocket
     let programs: XDPPrograms
@@ -47,7 +47,7 @@ final class QueueWorker: @unchecked Sendable {
     let logger: Logger
     let published = LockedValue(WorkerSnapshot())
     let stopping = Atomic<Bool>(false)
-    private var thread = pthread_t()
+    private var thread: JoinableThread?
 
     init(
         socket: XSKSocket, programs: XDPPrograms, job: Job, wait: WaitMode, cpu: Int?,
@@ -66,18 +66,12 @@ final class QueueWorker: @unchecked Sendable {
     }
 
     func start() {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let result = pthread_create(&thread, nil, { context in
-            let worker = Unmanaged<QueueWorker>.fromOpaque(context!).takeRetainedValue()
-            worker.run()
-            return nil
-        }, context)
-        precondition(result == 0, "pthread_create failed: \(result)")
+        thread = JoinableThread { [self] in run() }
     }
 
     func stop() { stopping.store(true, ordering: .releasing) }
 
-    func join() { pthread_join(thread, nil) }
+    func join() { thread?.join() }
 
     private func run() {
         if let cpu {
