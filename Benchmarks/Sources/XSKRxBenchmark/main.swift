@@ -151,23 +151,6 @@ func buffersPerMiB(backing: PagePool.Backing, order: Int) throws -> (fragments: 
     return (Double(carved.count) / Double(pool.size >> 20), "\(pool.backing), \((PagePool.unitSize << order) >> 10) KiB pages")
 }
 
-/// A thread whose closure is released when it ends, and that can be joined.
-final class JoinableThread: @unchecked Sendable {
-    private var thread = pthread_t()
-    init(_ body: @escaping () -> Void) {
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        pthread_create(&thread, nil, { context in
-            Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
-            return nil
-        }, box)
-    }
-    func join() { pthread_join(thread, nil) }
-    final class Box {
-        let body: () -> Void
-        init(_ body: @escaping () -> Void) { self.body = body }
-    }
-}
-
 final class LockedResult: @unchecked Sendable {
     private let lock = NSLock()
     private var stored: (Int, Double)?
