@@ -74,8 +74,11 @@ public struct XSKQueue: ~Copyable {
     /// what does not fit waits here for the next receive.
     let replacements: UnsafeMutablePointer<UInt64>
     var pendingReplacements = 0
-    /// Fragments posted to the fill ring or the TX ring and not back yet.
-    let withKernel: FragmentBitmap
+    /// Fragments posted to the fill ring and not back yet (RX descriptors must name one).
+    let postedForReceive: FragmentBitmap
+    /// Fragments posted to the TX ring and not completed yet (completions must name one): kept
+    /// apart so that a completion can never free a buffer the fill ring still holds.
+    let postedForTransmit: FragmentBitmap
     /// Bytes of each fill fragment: headroom + 256 + the longest frame the MTU allows.
     public private(set) var fragmentSize: Int
     public private(set) var mtu: Int
@@ -110,6 +113,11 @@ public struct XSKQueue: ~Copyable {
         /// RX or completion addresses that were not buffers this queue gave the kernel:
         /// counted and skipped, never followed.
         public var invalidAddresses: UInt64 = 0
+        /// RX descriptors for our buffers whose length runs past the buffer: counted, the frame
+        /// skipped, the buffer taken back.
+        public var invalidLengths: UInt64 = 0
+        /// Times the application asked for a TX buffer and the pool had none.
+        public var transmitAllocationFailures: UInt64 = 0
         public init() {}
     }
 
@@ -141,7 +149,8 @@ public struct XSKQueue: ~Copyable {
         frameLimit = size - 256 - headroom
         fillCache = PageFragCache(pool: pool)
         transmitCache = PageFragCache(pool: pool)
-        withKernel = FragmentBitmap(regionSize: pool.size, granularity: min(alignment, 64))
+        postedForReceive = FragmentBitmap(regionSize: pool.size, granularity: min(alignment, 64))
+        postedForTransmit = FragmentBitmap(regionSize: pool.size, granularity: min(alignment, 64))
         replacements = .allocate(capacity: socket.fill.size + max(configuration.batchSize, 1))
         if configuration.fillStrategy == .descriptorSlots {
             slots = RxBufferSlots(pool: pool, count: socket.fill.size, fragmentSize: size)
@@ -177,7 +186,7 @@ public struct XSKQueue: ~Copyable {
         slots!.start { fragment in
             precondition(written < batch.count)
             batch[written] = fragment.offset
-            withKernel.insert(fragment.offset)
+            postedForReceive.insert(fragment.offset)
             written += 1
         }
         fill.submit(batch, count: written)
@@ -201,7 +210,7 @@ public struct XSKQueue: ~Copyable {
                 break
             }
             batch[written] = fragment.offset
-            withKernel.insert(fragment.offset)
+            postedForReceive.insert(fragment.offset)
             written &+= 1
         }
         fill.submit(batch, count: written)
@@ -223,13 +232,26 @@ public struct XSKQueue: ~Copyable {
             let descriptor = batch[index]
             let start = xsk_umem__extract_addr(descriptor.addr)
             // Only what this queue gave the kernel may come back; anything else is skipped.
-            guard start < UInt64(pool.size), withKernel.remove(start),
-                xsk_umem__extract_offset(descriptor.addr) &+ UInt64(descriptor.len) <= UInt64(fragmentSize)
-            else {
+            guard start < UInt64(pool.size), postedForReceive.remove(start) else {
                 counters.invalidAddresses &+= 1
                 continue
             }
             var fragment = Fragment(offset: start, length: UInt32(truncatingIfNeeded: fragmentSize))
+            // Our buffer, but a length past its end: never handed to the job; the buffer itself
+            // goes back (slots repost it, the cache takes its reference).
+            guard xsk_umem__extract_offset(descriptor.addr) &+ UInt64(descriptor.len) <= UInt64(fragmentSize) else {
+                counters.invalidLengths &+= 1
+                if usesSlots, let (received, replacement) = slots?.received(at: start) {
+                    slots?.release(received)
+                    if let replacement {
+                        replacements[replaced] = replacement.offset
+                        replaced &+= 1
+                    }
+                } else {
+                    fillCache.free(fragment)
+                }
+                continue
+            }
             if usesSlots, let (received, replacement) = slots?.received(at: start) {
                 fragment = received
                 if let replacement {
@@ -259,7 +281,7 @@ public struct XSKQueue: ~Copyable {
         let batch = fill.reserve(upTo: count)
         for index in 0..<batch.count {
             batch[index] = replacements[index]
-            withKernel.insert(replacements[index])
+            postedForReceive.insert(replacements[index])
         }
         fill.submit(batch)
         counters.fillPosted &+= UInt64(truncatingIfNeeded: batch.count)
@@ -289,7 +311,11 @@ public struct XSKQueue: ~Copyable {
     /// A buffer for a frame the application builds, from the queue's TX cache.
     @inlinable
     public mutating func allocateTransmitBuffer(length: Int) -> Fragment? {
-        transmitCache.alloc(size: length, alignment: configuration.fragmentAlignment)
+        guard let fragment = transmitCache.alloc(size: length, alignment: configuration.fragmentAlignment) else {
+            counters.transmitAllocationFailures &+= 1
+            return nil
+        }
+        return fragment
     }
 
     /// Gives back a TX buffer that was never queued.
@@ -309,7 +335,7 @@ public struct XSKQueue: ~Copyable {
         for index in 0..<batch.count {
             let frame = frames[index]
             batch[index] = xdp_desc(addr: frame.address, len: frame.length, options: 0)
-            withKernel.insert(frame.fragment.offset)
+            postedForTransmit.insert(frame.fragment.offset)
             bytes &+= UInt64(frame.length)
         }
         tx.submit(batch)
@@ -333,7 +359,7 @@ public struct XSKQueue: ~Copyable {
         var done = 0
         for index in 0..<batch.count {
             let start = xsk_umem__extract_addr(batch[index])
-            guard start < UInt64(pool.size), withKernel.remove(start) else {
+            guard start < UInt64(pool.size), postedForTransmit.remove(start) else {
                 counters.invalidAddresses &+= 1
                 continue
             }
@@ -395,9 +421,8 @@ public struct XSKQueue: ~Copyable {
     mutating func makeCensus() -> QueueCensus {
         let fillRing = socket.fill.pending
         let txRing = socket.tx.pending
-        let inKernelTotal = withKernel.count
-        let transmitOutstanding = Int(counters.txSubmitted &- counters.completions)
-        let fillOutstanding = inKernelTotal - transmitOutstanding
+        let transmitOutstanding = postedForTransmit.count
+        let fillOutstanding = postedForReceive.count
         return QueueCensus(
             inFillRing: fillRing,
             withKernelForReceive: max(0, fillOutstanding - fillRing),
@@ -433,7 +458,7 @@ public struct XSKQueue: ~Copyable {
             if batch.count == 0 { break }
             for index in 0..<batch.count {
                 let start = xsk_umem__extract_addr(batch[index].addr)
-                if start < UInt64(pool.size), withKernel.remove(start) {
+                if start < UInt64(pool.size), postedForReceive.remove(start) {
                     pool.free(Fragment(offset: start, length: 0))
                     arrivedAtStop += 1
                 } else {
@@ -446,9 +471,11 @@ public struct XSKQueue: ~Copyable {
         socket.close()
         // The socket is closed: the kernel holds nothing of ours any more.
         var reclaimed = 0
-        withKernel.removeAll { offset in
-            pool.free(Fragment(offset: offset, length: 0))
-            reclaimed += 1
+        for posted in [postedForReceive, postedForTransmit] {
+            posted.removeAll { offset in
+                pool.free(Fragment(offset: offset, length: 0))
+                reclaimed += 1
+            }
         }
         // Replacements never posted hold their references too.
         for index in 0..<pendingReplacements {
@@ -502,6 +529,7 @@ public struct StopReport: Sendable, CustomStringConvertible {
     public var description: String {
         "\(interface) queue \(queue): rx \(statistics.rxPackets), tx \(statistics.txPackets), "
             + "returned at stop \(arrivedAtStop), reclaimed from the kernel \(reclaimedFromKernel), "
-            + "still with the application \(stillInApplication), invalid addresses \(statistics.invalidAddresses)"
+            + "still with the application \(stillInApplication), invalid addresses \(statistics.invalidAddresses), "
+            + "invalid lengths \(statistics.invalidLengths)"
     }
 }

@@ -161,7 +161,9 @@ final class Daemon: @unchecked Sendable {
 
         // Metrics keep their own rate baseline (the stats socket's belongs to its clients).
         let metricsRates = LockedValue<(at: ContinuousClock.Instant, rx: [UInt64], tx: [UInt64])?>(nil)
-        waitForStop(events: events, workers: workers, programs: programs, queues: queues) {
+        var watch = [InterfaceWatch(interface)]
+        if let peerInterface { watch.append(InterfaceWatch(peerInterface)) }
+        let lost = waitForStop(events: events, workers: workers, programs: programs, queues: queues, watch: &watch) {
             metrics?.update(Self.snapshot(
                 interface: interface.name, job: job, started: started, workers: running, queues: queues,
                 programs: programs, pool: pool, rates: metricsRates))
@@ -191,13 +193,43 @@ final class Daemon: @unchecked Sendable {
             throw DaemonError("buffers still out at exit: \(leak.census)")
         }
         output("drain report: every buffer came home; \(pool.census())")
+        if let lost { throw DaemonError("interface \(lost) disappeared while xskd ran (deleted or moved to another namespace)") }
         if !failures.isEmpty { throw DaemonError("queue failures: \(failures.joined(separator: "; "))") }
     }
 
-    /// Reports every `statsInterval` until SIGINT, SIGTERM or the end of `duration`.
+    /// What the control loop knows of an interface it runs on, to report changes once.
+    struct InterfaceWatch {
+        let interface: NetworkInterface
+        var up = true
+        init(_ interface: NetworkInterface) { self.interface = interface }
+    }
+
+    /// Follows the interfaces between statistics lines: a link that goes down or comes back is
+    /// logged once per change (the sockets stay bound and traffic resumes by itself); an
+    /// interface that is gone, or whose name now belongs to another index, is returned.
+    private func checkInterfaces(_ watch: inout [InterfaceWatch]) -> String? {
+        for index in watch.indices {
+            let interface = watch[index].interface
+            guard if_nametoindex(interface.name) == interface.index else { return interface.name }
+            let up = Self.isRunning(interface)
+            if up != watch[index].up {
+                watch[index].up = up
+                if up {
+                    logger.notice("link up again; traffic resumes on the same sockets", metadata: ["interface": "\(interface)"])
+                } else {
+                    logger.warning("link down; the sockets stay bound until it comes back", metadata: ["interface": "\(interface)"])
+                }
+            }
+        }
+        return nil
+    }
+
+    /// Reports every `statsInterval` until SIGINT, SIGTERM, the end of `duration`, or an
+    /// interface that disappears (returned).
     private func waitForStop(
-        events: DaemonEvents, workers: [QueueWorker], programs: XDPPrograms, queues: [UInt32], tick: () -> Void
-    ) {
+        events: DaemonEvents, workers: [QueueWorker], programs: XDPPrograms, queues: [UInt32],
+        watch: inout [InterfaceWatch], tick: () -> Void
+    ) -> String? {
         let clock = ContinuousClock()
         let start = clock.now
         let end = options.duration.map { start + .milliseconds(Int($0 * 1000)) }
@@ -208,13 +240,13 @@ final class Daemon: @unchecked Sendable {
             var timeout = interval
             if let end {
                 let left = end - clock.now
-                if left <= .zero { logger.info("duration reached, stopping"); return }
+                if left <= .zero { logger.info("duration reached, stopping"); return nil }
                 timeout = min(interval, Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18)
             }
             switch events.wait(seconds: timeout) {
             case .stop:
                 logger.info("graceful shutdown requested, stopping")
-                return
+                return nil
             case .reload:
                 reloadFilter(programs)
             case .timeout:
@@ -222,7 +254,11 @@ final class Daemon: @unchecked Sendable {
             }
             if workers.contains(where: { $0.published.withLock { $0.failure != nil } }) {
                 logger.error("a queue failed, stopping")
-                return
+                return nil
+            }
+            if let lost = checkInterfaces(&watch) {
+                logger.error("interface disappeared, stopping", metadata: ["interface": "\(lost)"])
+                return lost
             }
             tick()
             let now = clock.now
@@ -239,7 +275,7 @@ final class Daemon: @unchecked Sendable {
                 output(String(
                     format: "queue %u: rx %.3f Mpps (%llu), tx %.3f Mpps (%llu), fill shortfalls %llu, invalid %llu | xdp redirected %llu, passed %llu",
                     queues[index], rxRate, current.rxPackets, txRate, current.txPackets, current.fillShortfalls,
-                    current.invalidAddresses, program.redirected, program.passed))
+                    current.invalidAddresses &+ current.invalidLengths, program.redirected, program.passed))
             }
         }
     }
@@ -274,7 +310,8 @@ final class Daemon: @unchecked Sendable {
                 rxPacketsPerSecond: Double(statistics.rxPackets &- rxBefore) / seconds,
                 txPacketsPerSecond: Double(statistics.txPackets &- txBefore) / seconds,
                 fillShortfalls: statistics.fillShortfalls, fillRingEmptyEvents: statistics.fillRingEmptyEvents,
-                invalidAddresses: statistics.invalidAddresses,
+                invalidAddresses: statistics.invalidAddresses, invalidLengths: statistics.invalidLengths,
+                transmitAllocationFailures: statistics.transmitAllocationFailures,
                 redirected: program.redirected, passed: program.passed, tooLong: program.tooLong,
                 kernelRxDropped: kernel?.rxDropped, kernelRxRingFull: kernel?.rxRingFull,
                 kernelFillRingEmpty: kernel?.rxFillRingEmpty, kernelTxInvalid: kernel?.txInvalidDescriptors,
@@ -325,15 +362,24 @@ final class Daemon: @unchecked Sendable {
     }
 
     static func isUp(_ interface: NetworkInterface) -> Bool {
+        flags(interface).map { $0 & Int32(IFF_UP) != 0 } ?? true
+    }
+
+    /// Administratively up and with a carrier (a veth whose peer is down has none).
+    static func isRunning(_ interface: NetworkInterface) -> Bool {
+        flags(interface).map { $0 & Int32(IFF_UP) != 0 && $0 & Int32(IFF_RUNNING) != 0 } ?? true
+    }
+
+    private static func flags(_ interface: NetworkInterface) -> Int32? {
         let descriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        guard descriptor >= 0 else { return true }
+        guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
         var request = ifreq()
         withUnsafeMutableBytes(of: &request.ifr_ifrn.ifrn_name) { bytes in
             for (index, byte) in interface.name.utf8.enumerated() { bytes[index] = byte }
         }
-        guard ioctl(descriptor, UInt(SIOCGIFFLAGS), &request) == 0 else { return true }
-        return Int32(request.ifr_ifru.ifru_flags) & Int32(IFF_UP) != 0
+        guard ioctl(descriptor, UInt(SIOCGIFFLAGS), &request) == 0 else { return nil }
+        return Int32(request.ifr_ifru.ifru_flags)
     }
 
     /// RX queues of the interface, from sysfs (nil when sysfs does not show it).

@@ -83,6 +83,8 @@ final class MetricsServer: @unchecked Sendable {
             count("tx_bytes", "Bytes queued for sending", queue.txBytes, before?.txBytes)
             count("fill_shortfalls", "Refills that found no buffer", queue.fillShortfalls, before?.fillShortfalls)
             count("invalid_addresses", "RX or completion addresses skipped", queue.invalidAddresses, before?.invalidAddresses)
+            count("invalid_lengths", "RX descriptors whose length ran past the buffer", queue.invalidLengths, before?.invalidLengths)
+            count("tx_allocation_failures", "TX buffers asked for when the UMEM had none", queue.transmitAllocationFailures, before?.transmitAllocationFailures)
             count("xdp_redirected", "Frames the XDP program sent to the socket", queue.redirected, before?.redirected)
             count("xdp_passed", "Frames the XDP program left to the kernel", queue.passed, before?.passed)
             count("kernel_rx_dropped", "Frames the kernel dropped (XDP_STATISTICS)", queue.kernelRxDropped ?? 0, before?.kernelRxDropped)

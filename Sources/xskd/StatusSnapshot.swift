@@ -16,6 +16,8 @@ struct StatusSnapshot: Codable, Sendable {
         var fillShortfalls: UInt64
         var fillRingEmptyEvents: UInt64
         var invalidAddresses: UInt64
+        var invalidLengths: UInt64
+        var transmitAllocationFailures: UInt64
         var redirected: UInt64
         var passed: UInt64
         var tooLong: UInt64
@@ -56,7 +58,7 @@ struct StatusSnapshot: Codable, Sendable {
                 format: "%5u %12llu %10.3f %12llu %10.3f %9d %9d %9d %9llu %9llu %9llu",
                 queue.queue, queue.rxPackets, queue.rxPacketsPerSecond / 1e6, queue.txPackets, queue.txPacketsPerSecond / 1e6,
                 queue.inFillRing ?? 0, queue.withKernelForReceive ?? 0, queue.inApplication ?? 0,
-                queue.kernelRxRingFull ?? 0, queue.kernelFillRingEmpty ?? 0, queue.invalidAddresses))
+                queue.kernelRxRingFull ?? 0, queue.kernelFillRingEmpty ?? 0, queue.invalidAddresses &+ queue.invalidLengths))
         }
         return lines.joined(separator: "\n")
     }
