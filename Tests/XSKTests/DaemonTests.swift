@@ -131,22 +131,6 @@ struct DaemonTests {
         try far.tearDown()
     }
 
-    @Test("kill -9 leaves nothing attached, and xskd starts again at once, five times")
-    func killAndRestart() throws {
-        let lab = try VethLab()
-        defer { lab.destroy() }
-        for round in 0..<5 {
-            let daemon = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface, "--stats-interval", "0"])
-            #expect(daemon.waitFor("xskd running"), "round \(round): \(daemon.errors.withLock { $0 })")
-            try Self.generate(lab, count: 1000)
-            #expect(daemon.terminate(signal: SIGKILL) == SIGKILL)
-            #expect(try eventually { try Self.attached(lab) == nil }, "round \(round)")
-        }
-        let last = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface, "--stats-interval", "0"])
-        #expect(last.waitFor("xskd running"))
-        #expect(last.terminate() == 0)
-    }
-
     @Test("errors: a clear message, exit 1 for runtime errors and 64 for usage, and nothing left attached")
     func errors() throws {
         let lab = try VethLab()
