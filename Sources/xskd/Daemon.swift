@@ -47,6 +47,21 @@ final class Daemon: @unchecked Sendable {
             throw DaemonError("\(error)")
         }
         let cpus = options.cpus
+        if let cpus {
+            let configured = Int(sysconf(Int32(_SC_NPROCESSORS_CONF)))
+            if let bad = cpus.first(where: { $0 >= configured }) {
+                throw DaemonError("cpu \(bad) does not exist: this machine has \(configured) (0...\(configured - 1))")
+            }
+            if cpus.count > queues.count {
+                throw DaemonError("--cpus lists \(cpus.count) CPUs for \(queues.count) queue(s): give at most one per queue, in queue order")
+            }
+        }
+        // The UMEM is pinned memory: asking for more than the machine can give would end in the
+        // OOM killer or a failed registration, not in a clear error.
+        if let available = Self.availableMemoryMiB(), options.umemSize > available {
+            throw DaemonError(
+                "umem-size \(options.umemSize) MiB is more than this machine can pin now (\(available) MiB available, free hugepages included)")
+        }
         // The forward job's second port.
         var peerInterface: NetworkInterface?
         if let name = options.forwardTo {
@@ -380,6 +395,19 @@ final class Daemon: @unchecked Sendable {
         }
         guard ioctl(descriptor, UInt(SIOCGIFFLAGS), &request) == 0 else { return nil }
         return Int32(request.ifr_ifru.ifru_flags)
+    }
+
+    /// MemAvailable plus free 2 MiB hugepages, in MiB, from /proc/meminfo (nil if unreadable).
+    static func availableMemoryMiB() -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
+        var fields: [String: Int] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(whereSeparator: { $0 == ":" || $0 == " " })
+            if parts.count >= 2, let value = Int(parts[1]) { fields[String(parts[0])] = value }
+        }
+        guard let available = fields["MemAvailable"] else { return nil }
+        let huge = (fields["HugePages_Free"] ?? 0) * (fields["Hugepagesize"] ?? 0)
+        return (available + huge) >> 10
     }
 
     /// RX queues of the interface, from sysfs (nil when sysfs does not show it).

@@ -91,7 +91,7 @@ struct Settings: Sendable {
             force: command.force || (file?.force ?? false),
             duration: command.duration ?? file?.duration,
             statsInterval: command.statsInterval ?? file?.statsInterval ?? 1,
-            logLevel: try command.logLevel ?? file?.logLevel.map { try parse($0, "log-level") { Logger.Level(rawValue: $0) } } ?? .info)
+            logLevel: try command.logLevel ?? file?.logLevel.map { try parse($0, "log-level", accepted: Logger.Level.allCases.map(\.rawValue)) { Logger.Level(rawValue: $0) } } ?? .info)
         try settings.check()
         return settings
     }
@@ -119,9 +119,15 @@ struct Settings: Sendable {
         }
     }
 
-    static func parse<Value>(_ text: String, _ key: String, _ make: (String) -> Value?) throws -> Value {
-        guard let value = make(text) else { throw ValidationError("'\(text)' is not a valid \(key)") }
+    static func parse<Value>(_ text: String, _ key: String, accepted: [String], _ make: (String) -> Value?) throws -> Value {
+        guard let value = make(text) else {
+            throw ValidationError("'\(text)' is not a valid \(key) (accepted: \(accepted.joined(separator: ", ")))")
+        }
         return value
+    }
+
+    static func parse<Value: CaseIterable & RawRepresentable<String>>(_ text: String, _ key: String, _ make: (String) -> Value?) throws -> Value {
+        try parse(text, key, accepted: Value.allCases.map(\.rawValue), make)
     }
 
     static func generateOptions(size: Int?, rate: Double?, count: Int?, destination: String?) throws -> GenerateOptions {
@@ -195,92 +201,5 @@ struct Settings: Sendable {
             filter.destinationPorts = low...high
         }
         return filter
-    }
-}
-
-/// The config file: JSON, keys named as the long options. Unknown keys are refused, so that a
-/// typo never silently leaves a setting at its default.
-struct ConfigFile: Decodable, Sendable {
-    var interface: String?
-    var queues: String?
-    var job: String?
-    var xdpMode: String?
-    var bindMode: String?
-    var fillStrategy: String?
-    var wait: String?
-    var umemSize: Int?
-    var hugepages: String?
-    var batch: Int?
-    var ringSize: UInt32?
-    var fillSize: UInt32?
-    var cpus: String?
-    var filter: Filter?
-    var force: Bool?
-    var duration: Double?
-    var statsInterval: Double?
-    var logLevel: String?
-    var size: Int?
-    var rate: Double?
-    var count: Int?
-    var destinationMAC: String?
-    var to: String?
-    var metrics: String?
-    var busyPoll: String?
-    var fragmentMTU: Int?
-
-    struct Filter: Decodable, Sendable {
-        var ethertype: String?
-        var ipProtocol: UInt8?
-        var ports: String?
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case ethertype
-            case ipProtocol = "ip-protocol"
-            case ports
-        }
-    }
-
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case interface, queues, job, wait, hugepages, batch, cpus, filter, force, duration
-        case xdpMode = "xdp-mode", bindMode = "bind-mode", fillStrategy = "fill-strategy", umemSize = "umem-size"
-        case ringSize = "ring-size", fillSize = "fill-size", statsInterval = "stats-interval", logLevel = "log-level"
-        case size, rate, count, destinationMAC = "destination-mac", to, metrics
-        case busyPoll = "busy-poll", fragmentMTU = "fragment-mtu"
-    }
-
-    static func load(path: String) throws -> ConfigFile {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ValidationError("cannot read config file \(path)")
-        }
-        guard data.count <= 1 << 20 else { throw ValidationError("config file \(path) is larger than 1 MiB") }
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: data)
-        } catch {
-            throw ValidationError("config file \(path) is not valid JSON: \(error.localizedDescription)")
-        }
-        guard let keys = (object as? [String: Any]) else {
-            throw ValidationError("config file \(path) must hold a JSON object")
-        }
-        let known = Set(CodingKeys.allCases.map(\.rawValue))
-        if let unknown = keys.keys.sorted().first(where: { !known.contains($0) }) {
-            throw ValidationError("config file \(path): unknown key '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
-        }
-        if let filter = keys["filter"] as? [String: Any] {
-            let knownFilter = Set(Filter.CodingKeys.allCases.map(\.rawValue))
-            if let unknown = filter.keys.sorted().first(where: { !knownFilter.contains($0) }) {
-                throw ValidationError("config file \(path): unknown filter key '\(unknown)' (known: \(knownFilter.sorted().joined(separator: ", ")))")
-            }
-        }
-        do {
-            return try JSONDecoder().decode(ConfigFile.self, from: data)
-        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
-            let key = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw ValidationError("config file \(path): '\(key)' has the wrong type")
-        } catch let DecodingError.dataCorrupted(context) {
-            let key = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw ValidationError("config file \(path): '\(key)' is not valid: \(context.debugDescription)")
-        } catch {
-            throw ValidationError("config file \(path): \(error)")
-        }
     }
 }

@@ -233,37 +233,6 @@ extension DaemonTests {
         #expect(output.contains("drain report: every buffer came home"))
     }
 
-    @Test("bad config files are refused with one line that names the problem, and the usage exit code")
-    func badConfigFiles() throws {
-        let lab = try VethLab()
-        defer { lab.destroy() }
-        let cases: [(String, String)] = [
-            (#"{"interface": "x", "bach": 64}"#, "unknown key 'bach'"),
-            (#"{"interface": "x", "batch": "many"}"#, "'batch' has the wrong type"),
-            (#"{"interface": "x", "batch": 0}"#, "batch must be 1...1024, not 0"),
-            (#"{"interface": "x", "job": "juggle"}"#, "'juggle' is not a valid job"),
-            (#"{"interface": "x", "filter": {"port": "80"}}"#, "unknown filter key 'port'"),
-            (#"{"interface": "x", "ring-size": 1000}"#, "ring-size must be a power of two"),
-            (#"["not", "an", "object"]"#, "must hold a JSON object"),
-            (#"{"interface": "#, "is not valid JSON"),
-            (#"{"queues": "0"}"#, "give the interface"),
-        ]
-        for (json, message) in cases {
-            let path = try Self.writeConfig(json)
-            defer { try? FileManager.default.removeItem(atPath: path) }
-            let daemon = try RunningDaemon(lab: lab, arguments: ["run", "--config", path])
-            let status = daemon.wait()
-            let errors = daemon.errors.withLock { $0 }
-            #expect(status == 64, "\(json): \(errors)")
-            #expect(errors.contains(message), "\(json): \(errors)")
-        }
-        let missing = try RunningDaemon(lab: lab, arguments: ["run", "--config", "/nonexistent/xskd.json"])
-        #expect(missing.wait() == 64)
-        #expect(missing.errors.withLock { $0 }.contains("cannot read config file /nonexistent/xskd.json"))
-    }
-}
-
-extension DaemonTests {
     @Test("generate: frames built in TX fragments arrive in order, as many as asked")
     func generateJob() throws {
         let lab = try VethLab()

@@ -1,0 +1,177 @@
+// The config file: JSON, keys named as the long options. Read by hand from the parsed object
+// rather than through Decodable, so that every refusal names its key and says what the key
+// takes ("'batch' must be an integer, not 1.5"), where a decoder only reports a path and,
+// for numbers that do not fit, not even that. Unknown keys are refused, so that a typo never
+// silently leaves a setting at its default.
+
+import ArgumentParser
+import Foundation
+
+struct ConfigFile: Sendable {
+    var interface: String?
+    var queues: String?
+    var job: String?
+    var xdpMode: String?
+    var bindMode: String?
+    var fillStrategy: String?
+    var wait: String?
+    var umemSize: Int?
+    var hugepages: String?
+    var batch: Int?
+    var ringSize: UInt32?
+    var fillSize: UInt32?
+    var cpus: String?
+    var filter: Filter?
+    var force: Bool?
+    var duration: Double?
+    var statsInterval: Double?
+    var logLevel: String?
+    var size: Int?
+    var rate: Double?
+    var count: Int?
+    var destinationMAC: String?
+    var to: String?
+    var metrics: String?
+    var busyPoll: String?
+    var fragmentMTU: Int?
+
+    struct Filter: Sendable {
+        var ethertype: String?
+        var ipProtocol: UInt8?
+        var ports: String?
+        static let keys = ["ethertype", "ip-protocol", "ports"]
+    }
+
+    static let keys = [
+        "interface", "queues", "job", "xdp-mode", "bind-mode", "fill-strategy", "wait", "umem-size", "hugepages",
+        "batch", "ring-size", "fill-size", "cpus", "filter", "force", "duration", "stats-interval", "log-level",
+        "size", "rate", "count", "destination-mac", "to", "metrics", "busy-poll", "fragment-mtu",
+    ]
+
+    static let maximumSize = 1 << 20
+
+    static func load(path: String) throws -> ConfigFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("cannot read config file \(path)")
+        }
+        guard data.count <= maximumSize else { throw ValidationError("config file \(path) is larger than 1 MiB") }
+        return try parse(data, name: "config file \(path)")
+    }
+
+    /// Parses a config file's bytes; `name` starts every error message.
+    static func parse(_ data: Data, name: String) throws -> ConfigFile {
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+        } catch {
+            throw ValidationError("\(name) is not valid JSON: \(error.localizedDescription)")
+        }
+        guard let members = object as? [String: Any] else {
+            throw ValidationError("\(name) must hold a JSON object, such as {\"interface\": \"eth0\"}")
+        }
+        var reader = Reader(name: name, members: members, known: keys)
+        try reader.refuseUnknownKeys()
+        var file = ConfigFile()
+        file.interface = try reader.string("interface")
+        file.queues = try reader.string("queues")
+        file.job = try reader.string("job")
+        file.xdpMode = try reader.string("xdp-mode")
+        file.bindMode = try reader.string("bind-mode")
+        file.fillStrategy = try reader.string("fill-strategy")
+        file.wait = try reader.string("wait")
+        file.umemSize = try reader.integer("umem-size", as: Int.self)
+        file.hugepages = try reader.string("hugepages")
+        file.batch = try reader.integer("batch", as: Int.self)
+        file.ringSize = try reader.integer("ring-size", as: UInt32.self)
+        file.fillSize = try reader.integer("fill-size", as: UInt32.self)
+        file.cpus = try reader.string("cpus")
+        file.force = try reader.boolean("force")
+        file.duration = try reader.number("duration")
+        file.statsInterval = try reader.number("stats-interval")
+        file.logLevel = try reader.string("log-level")
+        file.size = try reader.integer("size", as: Int.self)
+        file.rate = try reader.number("rate")
+        file.count = try reader.integer("count", as: Int.self)
+        file.destinationMAC = try reader.string("destination-mac")
+        file.to = try reader.string("to")
+        file.metrics = try reader.string("metrics")
+        file.busyPoll = try reader.string("busy-poll")
+        file.fragmentMTU = try reader.integer("fragment-mtu", as: Int.self)
+        if let filter = members["filter"], !(filter is NSNull) {
+            guard let filterMembers = filter as? [String: Any] else {
+                throw ValidationError("\(name): 'filter' has the wrong type: it must be an object such as {\"ethertype\": \"0x0800\"}")
+            }
+            var filterReader = Reader(name: name, members: filterMembers, known: Filter.keys, prefix: "filter.")
+            try filterReader.refuseUnknownKeys()
+            file.filter = Filter(
+                ethertype: try filterReader.string("ethertype"),
+                ipProtocol: try filterReader.integer("ip-protocol", as: UInt8.self),
+                ports: try filterReader.string("ports"))
+        }
+        return file
+    }
+
+    /// Typed access to one JSON object's members; null counts as absent (the default).
+    struct Reader {
+        let name: String
+        let members: [String: Any]
+        let known: [String]
+        var prefix = ""
+
+        func refuseUnknownKeys() throws {
+            if let unknown = members.keys.sorted().first(where: { !known.contains($0) }) {
+                let what = prefix.isEmpty ? "key" : "filter key"
+                throw ValidationError("\(name): unknown \(what) '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
+            }
+        }
+
+        private func value(_ key: String) -> Any? {
+            guard let value = members[key], !(value is NSNull) else { return nil }
+            return value
+        }
+
+        private func wrongType(_ key: String, _ expected: String, _ value: Any) -> ValidationError {
+            let shown = "\(value)".prefix(40)
+            return ValidationError("\(name): '\(prefix)\(key)' has the wrong type: it must be \(expected), not \(shown)")
+        }
+
+        /// NSNumber's own type code: "c" for JSON true/false, "d" for a number with a fraction
+        /// or exponent, an integer code otherwise.
+        private static func kind(_ value: Any) -> String? {
+            guard let number = value as? NSNumber else { return nil }
+            return String(cString: number.objCType)
+        }
+
+        func string(_ key: String) throws -> String? {
+            guard let value = value(key) else { return nil }
+            guard let text = value as? String else { throw wrongType(key, "a string", value) }
+            return text
+        }
+
+        func boolean(_ key: String) throws -> Bool? {
+            guard let value = value(key) else { return nil }
+            guard Self.kind(value) == "c", let flag = value as? Bool else { throw wrongType(key, "true or false", value) }
+            return flag
+        }
+
+        func number(_ key: String) throws -> Double? {
+            guard let value = value(key) else { return nil }
+            guard let kind = Self.kind(value), kind != "c", let number = value as? NSNumber else {
+                throw wrongType(key, "a number", value)
+            }
+            return number.doubleValue
+        }
+
+        func integer<Value: FixedWidthInteger>(_ key: String, as type: Value.Type) throws -> Value? {
+            guard let value = value(key) else { return nil }
+            let range = "an integer from \(Value.min) to \(Value.max)"
+            guard let kind = Self.kind(value), kind != "c", kind != "d", kind != "f", let number = value as? NSNumber else {
+                throw wrongType(key, range, value)
+            }
+            guard let exact = Value(exactly: number.int64Value), number.int64Value.description == number.stringValue else {
+                throw ValidationError("\(name): '\(prefix)\(key)' must be \(range), not \(number.stringValue)")
+            }
+            return exact
+        }
+    }
+}
