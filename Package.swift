@@ -54,11 +54,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // What the daemon takes from outside (config files, option values, control requests),
+        // parsed apart from it so that tests and fuzzers can drive the parsers directly.
+        .target(
+            name: "DaemonInput",
+            dependencies: [
+                "XSK",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         // The daemon.
         .executableTarget(
             name: "xskd",
             dependencies: [
-                "XSK", "PageFrag", "CShims", "SystemCalls",
+                "DaemonInput", "XSK", "PageFrag", "CShims", "SystemCalls",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -76,6 +85,13 @@ let package = Package(
             dependencies: [
                 "XSK", "VethLab", "PageFrag", "CShims",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "DaemonInputTests",
+            dependencies: [
+                "DaemonInput",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(

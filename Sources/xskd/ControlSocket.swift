@@ -5,6 +5,7 @@
 // a receive timeout).
 
 import CShims
+import DaemonInput
 import Foundation
 import Logging
 import Synchronization
@@ -16,7 +17,6 @@ import Glibc
 
 final class ControlSocket: @unchecked Sendable {
     static let directory = "/run/xskd"
-    static let maximumRequest = 4096
 
     let path: String
     private let descriptor: Int32
@@ -94,7 +94,7 @@ final class ControlSocket: @unchecked Sendable {
             reply(client, "error: the control socket answers root only\n")
             return
         }
-        var buffer = [UInt8](repeating: 0, count: Self.maximumRequest)
+        var buffer = [UInt8](repeating: 0, count: ControlRequest.maximumLength)
         var received = 0
         while received < buffer.count {
             let count = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress! + received, $0.count - received, 0) }
@@ -102,15 +102,15 @@ final class ControlSocket: @unchecked Sendable {
             received += count
             if buffer[..<received].contains(UInt8(ascii: "\n")) { break }
         }
-        guard let newline = buffer[..<received].firstIndex(of: UInt8(ascii: "\n")) else {
-            reply(client, received >= buffer.count
-                ? "error: request longer than \(Self.maximumRequest) bytes\n"
-                : "error: a request is one line ending in a newline (accepted: stats)\n")
+        switch ControlRequest.parse(buffer[..<received]) {
+        case .failure(let refusal):
+            reply(client, refusal.reply)
             return
+        case .success(.stats):
+            break
         }
-        let command = String(decoding: buffer[..<newline], as: UTF8.self).trimmingCharacters(in: .whitespaces)
-        guard command == "stats", let snapshot else {
-            reply(client, "error: unknown request '\(command.prefix(64))' (accepted: stats)\n")
+        guard let snapshot else {
+            reply(client, "error: not ready yet\n")
             return
         }
         guard let data = try? JSONEncoder().encode(snapshot()) else {

@@ -3,6 +3,7 @@
 // every buffer came home.
 
 import CShims
+import DaemonInput
 import Foundation
 import Logging
 import PageFrag
@@ -356,7 +357,7 @@ final class Daemon: @unchecked Sendable {
         }
         do {
             let file = try ConfigFile.load(path: configPath)
-            let filter = try Settings.filter(
+            let filter = try OptionValues.filter(
                 ethertype: file.filter?.ethertype, ipProtocol: file.filter?.ipProtocol, ports: file.filter?.ports)
             try programs.setFilter(filter)
             logger.notice("SIGHUP: filter reloaded", metadata: ["filter": "\(filter)", "config": "\(configPath)"])

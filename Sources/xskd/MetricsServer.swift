@@ -18,17 +18,6 @@ final class MetricsServer: @unchecked Sendable {
     private let logger: Logger
 
     /// Parses "PORT" (loopback) or "ADDRESS:PORT" (IPv4).
-    static func parse(_ text: String) -> (address: String, port: UInt16)? {
-        let parts = text.split(separator: ":")
-        if parts.count == 1, let port = UInt16(parts[0]), port > 0 { return ("127.0.0.1", port) }
-        if parts.count == 2, let port = UInt16(parts[1]), port > 0 {
-            var address = in_addr()
-            guard inet_pton(AF_INET, String(parts[0]), &address) == 1 else { return nil }
-            return (String(parts[0]), port)
-        }
-        return nil
-    }
-
     init(address: String, port: UInt16, interface: String, logger: Logger) throws {
         self.interface = interface
         self.logger = logger

@@ -4,6 +4,7 @@
 
 import ArgumentParser
 import CShims
+import DaemonInput
 import Foundation
 import Logging
 import PageFrag

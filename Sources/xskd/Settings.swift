@@ -2,6 +2,7 @@
 // checked once, with one-line errors that say what is wrong and what is accepted.
 
 import ArgumentParser
+import DaemonInput
 import Foundation
 import Logging
 import PageFrag
@@ -32,26 +33,6 @@ struct Settings: Sendable {
     var statsInterval: Double
     var logLevel: Logger.Level
 
-    enum QueueSelection: Sendable, Equatable {
-        case all
-        case list([UInt32])
-
-        func resolve(available: Int?, interface: String) throws -> [UInt32] {
-            switch self {
-            case .all:
-                guard let available else {
-                    throw ValidationError("cannot tell how many queues \(interface) has: list them with --queues")
-                }
-                return (0..<UInt32(available)).map { $0 }
-            case .list(let values):
-                if let available, let bad = values.first(where: { $0 >= available }) {
-                    throw ValidationError("queue \(bad) does not exist on \(interface): it has \(available) (0...\(available - 1))")
-                }
-                return values
-            }
-        }
-    }
-
     static func resolve(command: Run, file: ConfigFile?, requireInterface: Bool) throws -> Settings {
         let interface = command.interface ?? file?.interface
         if requireInterface, interface == nil {
@@ -59,7 +40,7 @@ struct Settings: Sendable {
         }
         let settings = Settings(
             interface: interface ?? "",
-            queues: try parseQueues(command.queues ?? file?.queues ?? "0"),
+            queues: try OptionValues.queues(command.queues ?? file?.queues ?? "0"),
             job: try command.job ?? file?.job.map { try parse($0, "job", Job.init) } ?? .drop,
             xdpMode: try command.xdpMode ?? file?.xdpMode.map { try parse($0, "xdp-mode", XDPAttachMode.init) } ?? .automatic,
             bindMode: try command.bindMode ?? file?.bindMode.map { try parse($0, "bind-mode", XSKSocket.BindMode.init) } ?? .automatic,
@@ -71,10 +52,10 @@ struct Settings: Sendable {
             batch: command.batch ?? file?.batch ?? 64,
             ringSize: command.ringSize ?? file?.ringSize ?? 2048,
             fillSize: command.fillSize ?? file?.fillSize ?? 4096,
-            cpus: try (command.cpus ?? file?.cpus).map(parseCPUs),
-            busyPoll: try (command.busyPoll ?? file?.busyPoll).map(parseBusyPoll),
+            cpus: try (command.cpus ?? file?.cpus).map(OptionValues.cpus),
+            busyPoll: try (command.busyPoll ?? file?.busyPoll).map(OptionValues.busyPoll),
             fragmentMTU: command.fragmentMTU ?? file?.fragmentMTU,
-            filter: try filter(
+            filter: try OptionValues.filter(
                 ethertype: command.filterEthertype ?? file?.filter?.ethertype,
                 ipProtocol: command.filterIPProtocol ?? file?.filter?.ipProtocol,
                 ports: command.filterPorts ?? file?.filter?.ports),
@@ -83,8 +64,8 @@ struct Settings: Sendable {
                 destination: command.destinationMAC ?? file?.destinationMAC),
             forwardTo: command.to ?? file?.to,
             metrics: try (command.metrics ?? file?.metrics).map { text in
-                guard let parsed = MetricsServer.parse(text) else {
-                    throw ValidationError("metrics must be PORT or IPv4-ADDRESS:PORT such as 127.0.0.1:9100, not '\(text)'")
+                guard let parsed = OptionValues.metricsAddress(text) else {
+                    throw ValidationError("metrics must be PORT or IPv4-ADDRESS:PORT such as 127.0.0.1:9100, not \(quotedInput(text))")
                 }
                 return parsed
             },
@@ -121,7 +102,7 @@ struct Settings: Sendable {
 
     static func parse<Value>(_ text: String, _ key: String, accepted: [String], _ make: (String) -> Value?) throws -> Value {
         guard let value = make(text) else {
-            throw ValidationError("'\(text)' is not a valid \(key) (accepted: \(accepted.joined(separator: ", ")))")
+            throw ValidationError("\(quotedInput(text)) is not a valid \(key) (accepted: \(accepted.joined(separator: ", ")))")
         }
         return value
     }
@@ -145,61 +126,8 @@ struct Settings: Sendable {
             options.count = count
         }
         if let destination {
-            let bytes = destination.split(separator: ":").compactMap { UInt8($0, radix: 16) }
-            guard bytes.count == 6, destination.split(separator: ":").count == 6 else {
-                throw ValidationError("destination-mac must be a MAC address such as 02:00:00:00:00:01, not '\(destination)'")
-            }
-            options.destination = bytes
+            options.destination = try OptionValues.macAddress(destination, key: "destination-mac")
         }
         return options
-    }
-
-    static func parseQueues(_ text: String) throws -> QueueSelection {
-        if text == "all" { return .all }
-        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
-        let values = parts.compactMap { UInt32($0.trimmingCharacters(in: .whitespaces)) }
-        guard !parts.isEmpty, values.count == parts.count, Set(values).count == values.count else {
-            throw ValidationError("queues must be 'all' or a list of distinct queue numbers such as 0,1; not '\(text)'")
-        }
-        return .list(values)
-    }
-
-    static func parseBusyPoll(_ text: String) throws -> XSKSocket.BusyPoll {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { Int32($0) }
-        guard (1...2).contains(parts.count), let microseconds = parts[0], (1...1_000_000).contains(microseconds),
-            parts.count == 1 || (parts[1].map { (1...65535).contains($0) } ?? false)
-        else {
-            throw ValidationError("busy-poll must be MICROSECONDS or MICROSECONDS:BUDGET such as 20:64, not '\(text)'")
-        }
-        return XSKSocket.BusyPoll(microseconds: microseconds, budget: parts.count == 2 ? parts[1]! : 64)
-    }
-
-    static func parseCPUs(_ text: String) throws -> [Int] {
-        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
-        let values = parts.compactMap { Int($0) }
-        guard values.count == parts.count, values.allSatisfy({ $0 >= 0 && $0 < 4096 }) else {
-            throw ValidationError("cpus must be a comma-separated list of CPU numbers, not '\(text)'")
-        }
-        return values
-    }
-
-    static func filter(ethertype: String?, ipProtocol: UInt8?, ports: String?) throws -> TrafficFilter {
-        var filter = TrafficFilter()
-        if let text = ethertype {
-            let digits = text.lowercased().hasPrefix("0x") ? String(text.dropFirst(2)) : text
-            guard let value = UInt16(digits, radix: 16) else {
-                throw ValidationError("filter ethertype must be a 16-bit hexadecimal number such as 0x0800, not '\(text)'")
-            }
-            filter.ethertype = value
-        }
-        filter.ipProtocol = ipProtocol
-        if let text = ports {
-            let bounds = text.split(separator: "-", omittingEmptySubsequences: false).map { UInt16($0) }
-            guard (1...2).contains(bounds.count), let low = bounds.first ?? nil, let high = bounds.last ?? nil, low <= high else {
-                throw ValidationError("filter ports must be a port or a range such as 9000-9100, not '\(text)'")
-            }
-            filter.destinationPorts = low...high
-        }
-        return filter
     }
 }

@@ -7,50 +7,53 @@
 import ArgumentParser
 import Foundation
 
-struct ConfigFile: Sendable {
-    var interface: String?
-    var queues: String?
-    var job: String?
-    var xdpMode: String?
-    var bindMode: String?
-    var fillStrategy: String?
-    var wait: String?
-    var umemSize: Int?
-    var hugepages: String?
-    var batch: Int?
-    var ringSize: UInt32?
-    var fillSize: UInt32?
-    var cpus: String?
-    var filter: Filter?
-    var force: Bool?
-    var duration: Double?
-    var statsInterval: Double?
-    var logLevel: String?
-    var size: Int?
-    var rate: Double?
-    var count: Int?
-    var destinationMAC: String?
-    var to: String?
-    var metrics: String?
-    var busyPoll: String?
-    var fragmentMTU: Int?
+public struct ConfigFile: Sendable {
+    public init() {}
 
-    struct Filter: Sendable {
-        var ethertype: String?
-        var ipProtocol: UInt8?
-        var ports: String?
-        static let keys = ["ethertype", "ip-protocol", "ports"]
+    public var interface: String?
+    public var queues: String?
+    public var job: String?
+    public var xdpMode: String?
+    public var bindMode: String?
+    public var fillStrategy: String?
+    public var wait: String?
+    public var umemSize: Int?
+    public var hugepages: String?
+    public var batch: Int?
+    public var ringSize: UInt32?
+    public var fillSize: UInt32?
+    public var cpus: String?
+    public var filter: Filter?
+    public var force: Bool?
+    public var duration: Double?
+    public var statsInterval: Double?
+    public var logLevel: String?
+    public var size: Int?
+    public var rate: Double?
+    public var count: Int?
+    public var destinationMAC: String?
+    public var to: String?
+    public var metrics: String?
+    public var busyPoll: String?
+    public var fragmentMTU: Int?
+
+    public struct Filter: Sendable {
+        public var ethertype: String?
+        public var ipProtocol: UInt8?
+        public var ports: String?
+        public static let keys = ["ethertype", "ip-protocol", "ports"]
+        public init() {}
     }
 
-    static let keys = [
+    public static let keys = [
         "interface", "queues", "job", "xdp-mode", "bind-mode", "fill-strategy", "wait", "umem-size", "hugepages",
         "batch", "ring-size", "fill-size", "cpus", "filter", "force", "duration", "stats-interval", "log-level",
         "size", "rate", "count", "destination-mac", "to", "metrics", "busy-poll", "fragment-mtu",
     ]
 
-    static let maximumSize = 1 << 20
+    public static let maximumSize = 1 << 20
 
-    static func load(path: String) throws -> ConfigFile {
+    public static func load(path: String) throws -> ConfigFile {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ValidationError("cannot read config file \(path)")
         }
@@ -59,12 +62,12 @@ struct ConfigFile: Sendable {
     }
 
     /// Parses a config file's bytes; `name` starts every error message.
-    static func parse(_ data: Data, name: String) throws -> ConfigFile {
+    public static func parse(_ data: Data, name: String) throws -> ConfigFile {
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
         } catch {
-            throw ValidationError("\(name) is not valid JSON: \(error.localizedDescription)")
+            throw ValidationError("\(name) is not valid JSON: \(quotedInput(error.localizedDescription, limit: 200))")
         }
         guard let members = object as? [String: Any] else {
             throw ValidationError("\(name) must hold a JSON object, such as {\"interface\": \"eth0\"}")
@@ -103,10 +106,11 @@ struct ConfigFile: Sendable {
             }
             var filterReader = Reader(name: name, members: filterMembers, known: Filter.keys, prefix: "filter.")
             try filterReader.refuseUnknownKeys()
-            file.filter = Filter(
-                ethertype: try filterReader.string("ethertype"),
-                ipProtocol: try filterReader.integer("ip-protocol", as: UInt8.self),
-                ports: try filterReader.string("ports"))
+            var parsed = Filter()
+            parsed.ethertype = try filterReader.string("ethertype")
+            parsed.ipProtocol = try filterReader.integer("ip-protocol", as: UInt8.self)
+            parsed.ports = try filterReader.string("ports")
+            file.filter = parsed
         }
         return file
     }
@@ -121,7 +125,7 @@ struct ConfigFile: Sendable {
         func refuseUnknownKeys() throws {
             if let unknown = members.keys.sorted().first(where: { !known.contains($0) }) {
                 let what = prefix.isEmpty ? "key" : "filter key"
-                throw ValidationError("\(name): unknown \(what) '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
+                throw ValidationError("\(name): unknown \(what) \(quotedInput(unknown)) (known: \(known.sorted().joined(separator: ", ")))")
             }
         }
 
@@ -131,7 +135,15 @@ struct ConfigFile: Sendable {
         }
 
         private func wrongType(_ key: String, _ expected: String, _ value: Any) -> ValidationError {
-            let shown = "\(value)".prefix(40)
+            let shown: String
+            switch value {
+            case let text as String: shown = "the string " + quotedInput(text, limit: 40)
+            case is [Any]: shown = "an array"
+            case is [String: Any]: shown = "an object"
+            case let number as NSNumber where Self.kind(number) == "c": shown = number.boolValue ? "true" : "false"
+            case let number as NSNumber: shown = number.stringValue
+            default: shown = "\(type(of: value))"
+            }
             return ValidationError("\(name): '\(prefix)\(key)' has the wrong type: it must be \(expected), not \(shown)")
         }
 

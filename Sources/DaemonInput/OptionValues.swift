@@ -1,0 +1,103 @@
+// The values of xskd's options, parsed from text as they come from the command line or the
+// config file: one parser per kind of value, each refusing with one line that says what is
+// wrong and what is accepted. Kept apart from the daemon so that tests and fuzzers can drive
+// them directly.
+
+import ArgumentParser
+import Foundation
+import XSK
+
+/// Which queues to run on: all the interface has, or a list.
+public enum QueueSelection: Sendable, Equatable {
+    /// Every RX queue the interface has.
+    case all
+    case list([UInt32])
+
+    public func resolve(available: Int?, interface: String) throws -> [UInt32] {
+        switch self {
+        case .all:
+            guard let available else {
+                throw ValidationError("cannot tell how many queues \(interface) has: list them with --queues")
+            }
+            return (0..<UInt32(available)).map { $0 }
+        case .list(let values):
+            if let available, let bad = values.first(where: { $0 >= available }) {
+                throw ValidationError("queue \(bad) does not exist on \(interface): it has \(available) (0...\(available - 1))")
+            }
+            return values
+        }
+    }
+}
+
+public enum OptionValues {
+    public static func queues(_ text: String) throws -> QueueSelection {
+        if text == "all" { return .all }
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+        let values = parts.compactMap { UInt32($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, values.count == parts.count, Set(values).count == values.count else {
+            throw ValidationError("queues must be 'all' or a list of distinct queue numbers such as 0,1; not \(quotedInput(text))")
+        }
+        return .list(values)
+    }
+
+    public static func busyPoll(_ text: String) throws -> XSKSocket.BusyPoll {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { Int32($0) }
+        guard (1...2).contains(parts.count), let microseconds = parts[0], (1...1_000_000).contains(microseconds),
+            parts.count == 1 || (parts[1].map { (1...65535).contains($0) } ?? false)
+        else {
+            throw ValidationError("busy-poll must be MICROSECONDS or MICROSECONDS:BUDGET such as 20:64, not \(quotedInput(text))")
+        }
+        return XSKSocket.BusyPoll(microseconds: microseconds, budget: parts.count == 2 ? parts[1]! : 64)
+    }
+
+    public static func cpus(_ text: String) throws -> [Int] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+        let values = parts.compactMap { Int($0) }
+        guard values.count == parts.count, values.allSatisfy({ $0 >= 0 && $0 < 4096 }) else {
+            throw ValidationError("cpus must be a comma-separated list of CPU numbers, not \(quotedInput(text))")
+        }
+        return values
+    }
+
+    public static func filter(ethertype: String?, ipProtocol: UInt8?, ports: String?) throws -> TrafficFilter {
+        var filter = TrafficFilter()
+        if let text = ethertype {
+            let digits = text.lowercased().hasPrefix("0x") ? String(text.dropFirst(2)) : text
+            guard let value = UInt16(digits, radix: 16) else {
+                throw ValidationError("filter ethertype must be a 16-bit hexadecimal number such as 0x0800, not \(quotedInput(text))")
+            }
+            filter.ethertype = value
+        }
+        filter.ipProtocol = ipProtocol
+        if let text = ports {
+            let bounds = text.split(separator: "-", omittingEmptySubsequences: false).map { UInt16($0) }
+            guard (1...2).contains(bounds.count), let low = bounds.first ?? nil, let high = bounds.last ?? nil, low <= high else {
+                throw ValidationError("filter ports must be a port or a range such as 9000-9100, not \(quotedInput(text))")
+            }
+            filter.destinationPorts = low...high
+        }
+        return filter
+    }
+
+    /// A MAC address written as six hexadecimal bytes separated by colons.
+    public static func macAddress(_ text: String, key: String) throws -> [UInt8] {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        let bytes = parts.compactMap { $0.count <= 2 ? UInt8($0, radix: 16) : nil }
+        guard bytes.count == 6, parts.count == 6 else {
+            throw ValidationError("\(key) must be a MAC address such as 02:00:00:00:00:01, not \(quotedInput(text))")
+        }
+        return bytes
+    }
+
+    /// Where to serve metrics: PORT (on 127.0.0.1) or IPv4-ADDRESS:PORT; nil if neither.
+    public static func metricsAddress(_ text: String) -> (address: String, port: UInt16)? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        if parts.count == 1, let port = UInt16(parts[0]), port > 0 { return ("127.0.0.1", port) }
+        if parts.count == 2, let port = UInt16(parts[1]), port > 0 {
+            var address = in_addr()
+            guard inet_pton(AF_INET, String(parts[0]), &address) == 1 else { return nil }
+            return (String(parts[0]), port)
+        }
+        return nil
+    }
+}
