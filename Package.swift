@@ -7,6 +7,8 @@ let package = Package(
         .library(name: "PageFrag", targets: ["PageFrag"]),
         .library(name: "SystemCalls", targets: ["SystemCalls"]),
         .library(name: "XSK", targets: ["XSK"]),
+        // The daemon's parsers of outside input, for the fuzzers under Fuzz/.
+        .library(name: "DaemonInput", targets: ["DaemonInput"]),
         // Test networks for tests and benchmarks (two namespaces, one veth pair).
         .library(name: "VethLab", targets: ["VethLab"]),
         .executable(name: "xskd-gen", targets: ["xskd-gen"]),
@@ -80,17 +82,19 @@ let package = Package(
         .target(name: "VethLab", dependencies: ["CShims", "SystemCalls"]),
         // Compiles bpf/ with clang -target bpf and embeds the object in XSK.
         .plugin(name: "BPFObjectPlugin", capability: .buildTool()),
+        // What several test targets share (a seeded random generator).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "XSKTests",
             dependencies: [
-                "XSK", "VethLab", "PageFrag", "CShims",
+                "XSK", "VethLab", "PageFrag", "CShims", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
             name: "DaemonInputTests",
             dependencies: [
-                "DaemonInput",
+                "DaemonInput", "TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -101,7 +105,7 @@ let package = Package(
         .testTarget(
             name: "PageFragTests",
             dependencies: [
-                "PageFrag",
+                "PageFrag", "TestSupport",
                 "SystemCalls",
                 .product(name: "Logging", package: "swift-log"),
             ]

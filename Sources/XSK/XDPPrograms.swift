@@ -208,6 +208,24 @@ public final class XDPPrograms: @unchecked Sendable {
         }
     }
 
+    /// Runs `program` once on a copy of `frame` in the kernel (BPF_PROG_TEST_RUN, nothing sent),
+    /// as if it had arrived on queue 0 of the loopback device: the XDP action it returns.
+    public func testRun(_ program: Program, frame: [UInt8]) throws(XSKError) -> UInt32 {
+        let descriptor = descriptor(of: program)
+        let options = ZeroedStruct<bpf_test_run_opts>()
+        options.pointer.pointee.sz = MemoryLayout<bpf_test_run_opts>.size
+        let result: Int32 = frame.withUnsafeBytes { bytes in
+            options.pointer.pointee.data_in = bytes.baseAddress
+            options.pointer.pointee.data_size_in = UInt32(bytes.count)
+            options.pointer.pointee.repeat = 1
+            return bpf_prog_test_run_opts(descriptor, options.pointer)
+        }
+        guard result == 0 else {
+            throw .system(SystemCallError(call: "bpf_prog_test_run_opts", errno: -result, context: "\(program.rawValue), \(frame.count)-byte frame"))
+        }
+        return options.pointer.pointee.retval
+    }
+
     // MARK: Attaching
 
     /// Attaches `program` to `interface` through a BPF link, so that a process that dies leaves

@@ -2,18 +2,7 @@ import ArgumentParser
 import DaemonInput
 import Foundation
 import Testing
-
-/// A small, seeded generator (SplitMix64): the same inputs on every run, so a failure repeats.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import TestSupport
 
 /// Inputs built to sit near the edges: pieces of valid values, separators, numbers at the
 /// limits of their types, bytes that are not text, and byte-level mutations of valid inputs.
@@ -64,7 +53,7 @@ struct SeededInputTests {
 
     @Test("option values: every input is refused in one line or parsed into a value inside its bounds")
     func optionValues() {
-        var maker = InputMaker(random: SeededGenerator(state: 1))
+        var maker = InputMaker(random: SeededGenerator(seed: 1))
         for _ in 0..<Self.rounds {
             let text = maker.text()
             do {
@@ -95,7 +84,7 @@ struct SeededInputTests {
 
     @Test("control requests: random and mutated bytes get one printable error line; only 'stats' is taken")
     func controlRequests() {
-        var maker = InputMaker(random: SeededGenerator(state: 2))
+        var maker = InputMaker(random: SeededGenerator(seed: 2))
         let seeds = ["stats\n", " stats\r\n", "stats", "status\n", String(repeating: "s", count: 5000)].map { Array($0.utf8) }
         var taken = 0
         for round in 0..<(Self.rounds * 5) {
@@ -150,7 +139,7 @@ struct SeededInputTests {
 
     @Test("config files: random objects and mutated files are parsed or refused in one line naming the file")
     func configFiles() throws {
-        var maker = InputMaker(random: SeededGenerator(state: 3))
+        var maker = InputMaker(random: SeededGenerator(seed: 3))
         var parsed = 0
         for round in 0..<Self.rounds {
             let bytes: [UInt8]

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import PageFrag
 
 /// Seeded random alloc/free/drain sequences against a model of who holds what, checking after

@@ -1,6 +1,7 @@
 import Logging
-import Testing
 import PageFrag
+import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -27,19 +28,6 @@ enum TestSupport {
                 size: size, pageOrder: pageOrder, backing: .smallPages, bufferMode: bufferMode,
                 tracksFragments: tracksFragments),
             logger: logger)
-    }
-}
-
-/// SplitMix64: a tiny seeded generator, so that randomized sequences replay exactly.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -1,0 +1,1 @@
+// Declarations only: the driver is libFuzzer's (clang_rt.fuzzer).
