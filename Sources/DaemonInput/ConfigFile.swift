@@ -54,8 +54,20 @@ public struct ConfigFile: Sendable {
     public static let maximumSize = 1 << 20
 
     public static func load(path: String) throws -> ConfigFile {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        // At most one byte past the limit is read: /dev/zero or a huge file is refused, not
+        // read into memory.
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+            let handle = FileHandle(forReadingAtPath: path)
+        else {
             throw ValidationError("cannot read config file \(path)")
+        }
+        defer { try? handle.close() }
+        let data: Data
+        do {
+            data = try handle.read(upToCount: maximumSize + 1) ?? Data()
+        } catch {
+            throw ValidationError("cannot read config file \(path): \(quotedInput(error.localizedDescription, limit: 120))")
         }
         guard data.count <= maximumSize else { throw ValidationError("config file \(path) is larger than 1 MiB") }
         return try parse(data, name: "config file \(path)")

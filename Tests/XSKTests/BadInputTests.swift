@@ -196,11 +196,14 @@ struct BadInputTests {
             (String(repeating: " ", count: 2 << 20) + "{}", "is larger than 1 MiB"),
             (String(repeating: "[", count: 100_000), "is not valid JSON"),
         ]
+        for (path, fragment) in [("/dev/zero", "is larger than 1 MiB"), ("/tmp", "cannot read config file /tmp")] {
+            try Self.expectRefused(Self.run(lab, ["run", "--config", path]), status: usage, saying: fragment, path, lab: lab)
+        }
         for (text, fragment) in files {
             let path = try DaemonTests.writeConfig(text)
             defer { try? FileManager.default.removeItem(atPath: path) }
             try Self.expectRefused(Self.run(lab, ["run", "--config", path]), status: usage, saying: fragment, "file \(text.prefix(20))", lab: lab)
         }
-        print("bad input: \(cases.count + files.count) config files refused")
+        print("bad input: \(cases.count + files.count + 2) config files refused")
     }
 }
