@@ -148,8 +148,16 @@ final class ControlSocket: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard connected == 0 else {
+            let error = errno
             Glibc.close(descriptor)
-            throw DaemonError("no xskd answers at \(path)")
+            switch error {
+            case EACCES, EPERM:
+                throw DaemonError("permission denied on \(path): the control socket answers root only")
+            case ENOENT:
+                throw DaemonError("no xskd is running on this interface (\(path) does not exist)")
+            default:
+                throw DaemonError("no xskd answers at \(path) (\(SystemCallError.name(ofErrno: error)))")
+            }
         }
         return descriptor
     }

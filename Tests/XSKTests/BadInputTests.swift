@@ -122,7 +122,7 @@ struct BadInputTests {
         try Self.expectRefused(Self.run(lab, ["run"]), status: 64, saying: "give the interface: --interface NAME", "no interface", lab: lab)
         try Self.expectRefused(Self.run(lab, ["run", "-i"]), status: 64, saying: "Missing value for '-i <interface>'", "-i alone", lab: lab)
         try Self.expectRefused(Self.run(lab, ["juggle"]), status: 64, saying: "Unexpected argument 'juggle'", "unknown command", lab: lab)
-        try Self.expectRefused(Self.run(lab, ["stats", "-i", interface]), status: 1, saying: "no xskd answers at /run/xskd/\(interface).sock", "stats, nobody running", lab: lab)
+        try Self.expectRefused(Self.run(lab, ["stats", "-i", interface]), status: 1, saying: "no xskd is running on this interface (/run/xskd/\(interface).sock does not exist)", "stats, nobody running", lab: lab)
         print("bad input: \(cases.count + 7) command lines refused")
     }
 
