@@ -49,9 +49,33 @@ struct GeneratorToolTests {
         try harness.tearDown()
     }
 
+    @Test("count: XDP_DROP and XDP_TX attached for a while count exactly the frames sent meanwhile, and are detached after")
+    func countsWithTheReferencePrograms() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        for program in ["drop", "reflect"] {
+            let counter = Process()
+            counter.executableURL = URL(fileURLWithPath: Self.toolPath)
+            counter.arguments = ["count", "--netns", lab.deviceNamespace, "-i", lab.deviceInterface, "--program", program, "--duration", "1.5", "--json"]
+            let out = Pipe()
+            counter.standardOutput = out
+            try counter.run()
+            #expect(try eventually { try DaemonTests.attached(lab) != nil }, "\(program): attached")
+            _ = try VethLab.run(Self.toolPath, ["--netns", lab.generatorNamespace, "--interface", lab.generatorInterface, "--count", "5000"])
+            counter.waitUntilExit()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(counter.terminationStatus == 0)
+            #expect(text.contains(#""program": "\#(program)""#) && text.contains(#""frames": 5000,"#), "\(program): \(text)")
+            #expect(try DaemonTests.attached(lab) == nil, "\(program): detached after")
+        }
+    }
+
     @Test("bad arguments are refused with the usage exit code and a message")
     func badArguments() throws {
-        for arguments in [["--interface", "x", "--size", "10", "--count", "1"], ["--interface", "x"], ["--interface", "x", "--count", "1", "--destination-mac", "zz"]] {
+        for arguments in [
+            ["--interface", "x", "--size", "10", "--count", "1"], ["--interface", "x"], ["--interface", "x", "--count", "1", "--destination-mac", "zz"],
+            ["count", "-i", "x", "--duration", "0"], ["count", "-i", "x", "--program", "juggle"], ["count", "-i", "x", "--xdp-mode", "fast"],
+        ] {
             do {
                 _ = try VethLab.run(Self.toolPath, arguments)
                 Issue.record("\(arguments) must fail")

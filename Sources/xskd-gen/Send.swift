@@ -1,8 +1,8 @@
-// xskd-gen: sends frames from inside the kernel, through our XDP generator program run in
-// live-frames mode (BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES): each frame is a copy
-// of one template with a 64-bit sequence number stamped in, transmitted (XDP_TX) out of the
-// interface. It is what the tests and benchmarks use; Debian's xdp-trafficgen 1.3.1 does not
-// run on current kernels.
+// `xskd-gen send` (the default): sends frames from inside the kernel, through our XDP
+// generator program run in live-frames mode (BPF_PROG_TEST_RUN with
+// BPF_F_TEST_XDP_LIVE_FRAMES): each frame is a copy of one template with a 64-bit sequence
+// number stamped in, transmitted (XDP_TX) out of the interface. It is what the tests and
+// benchmarks use; Debian's xdp-trafficgen 1.3.1 does not run on current kernels.
 
 import ArgumentParser
 import CShims
@@ -14,10 +14,8 @@ import XSK
 import Glibc
 #endif
 
-@main
-struct Generate: ParsableCommand {
+struct Send: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "xskd-gen",
         abstract: "Send sequence-numbered frames out of an interface from inside the kernel (XDP live frames).",
         discussion: """
             The interface's peer must accept XDP frames: on veth, the other end needs an XDP \
@@ -76,17 +74,8 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        if let netns {
-            let descriptor = open("/run/netns/\(netns)", O_RDONLY | O_CLOEXEC)
-            guard descriptor >= 0, cshims_enter_network_namespace(descriptor) == 0 else {
-                throw ValidationError("cannot enter network namespace \(netns): errno \(errno)")
-            }
-            close(descriptor)
-        }
-        if let cpu {
-            let result = cshims_pin_current_thread(Int32(cpu))
-            guard result == 0 else { throw ValidationError("cannot pin to CPU \(cpu): errno \(result)") }
-        }
+        try enterNamespace(netns)
+        try pin(cpu)
         var logger = Logger(label: "xskd-gen")
         logger.logLevel = .warning
         let programs = try XDPPrograms(logger: logger)
