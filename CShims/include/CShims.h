@@ -25,6 +25,12 @@
 #endif
 static inline int cshims_so_prefer_busy_poll(void) { return SO_PREFER_BUSY_POLL; }
 static inline int cshims_so_busy_poll_budget(void) { return SO_BUSY_POLL_BUDGET; }
+// The copy-mode TX budget per sendto (Linux 6.17+); the uapi headers of older distributions
+// do not name it.
+#ifndef XDP_MAX_TX_SKB_BUDGET
+#define XDP_MAX_TX_SKB_BUDGET 9
+#endif
+static inline int cshims_xdp_max_tx_skb_budget(void) { return XDP_MAX_TX_SKB_BUDGET; }
 
 /// Moves the calling thread into the network namespace open at `descriptor` (setns with
 /// CLONE_NEWNET, which needs _GNU_SOURCE, hence not callable from Swift directly). Returns 0 or

@@ -143,6 +143,9 @@ public final class XSKSocket: @unchecked Sendable {
             mode = try Self.bind(
                 descriptor: descriptor, interface: interface, configuration: configuration,
                 sharedUmem: isUmemSocket ? nil : umem.descriptor, logger: logger)
+            if mode == .copy, configuration.txSize > 0 {
+                Self.raiseTransmitBudget(to: configuration.txSize, descriptor: descriptor, logger: logger)
+            }
             if let busyPoll = configuration.busyPoll {
                 try Self.enableBusyPoll(busyPoll, descriptor: descriptor, context: "\(interface) queue \(configuration.queue)")
                 logger.info("busy polling on", metadata: ["microseconds": "\(busyPoll.microseconds)", "budget": "\(busyPoll.budget)"])
@@ -233,6 +236,18 @@ public final class XSKSocket: @unchecked Sendable {
         case EINVAL: "the queue does not exist on this interface, or the ring sizes are refused"
         case EPERM, EACCES: "AF_XDP sockets need root (CAP_NET_RAW)"
         default: nil
+        }
+    }
+
+    /// Copy mode sends at most 32 frames per `sendto` by default (the kernel's TX_BATCH_SIZE),
+    /// so a batch of 64 needs two kicks and a full ring dozens. Since Linux 6.17 the socket can
+    /// take up to its TX ring size per call (XDP_MAX_TX_SKB_BUDGET); older kernels keep 32.
+    private static func raiseTransmitBudget(to entries: UInt32, descriptor: Int32, logger: Logger) {
+        var budget = entries
+        if setsockopt(descriptor, SOL_XDP, cshims_xdp_max_tx_skb_budget(), &budget, socklen_t(MemoryLayout<UInt32>.size)) == 0 {
+            logger.debug("copy-mode TX budget raised", metadata: ["frames per sendto": "\(budget)"])
+        } else {
+            logger.debug("copy-mode TX budget stays at the kernel's 32 frames per sendto", metadata: ["errno": "\(SystemCallError.name(ofErrno: errno))"])
         }
     }
 
