@@ -63,15 +63,21 @@ struct DaemonFaultTests {
         eventually(timeout: .seconds(5)) { (received(lab) ?? 0) > count }
     }
 
+    /// xskd's drop job on the lab's device end, receiving the generator's traffic.
+    static func runUnderTraffic(_ lab: VethLab) throws -> (RunningDaemon, BackgroundTraffic) {
+        let daemon = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface, "--stats-interval", "0"])
+        #expect(daemon.waitFor("xskd running"))
+        let traffic = try BackgroundTraffic(lab)
+        #expect(Self.receivedMore(lab, than: 0))
+        return (daemon, traffic)
+    }
+
     @Test("the link goes down and up under traffic: xskd logs both, keeps its sockets, traffic resumes by itself, nothing leaks")
     func linkDownAndUp() throws {
         let lab = try VethLab()
         defer { lab.destroy() }
-        let daemon = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface, "--stats-interval", "0"])
-        #expect(daemon.waitFor("xskd running"))
-        let traffic = try BackgroundTraffic(lab)
+        let (daemon, traffic) = try Self.runUnderTraffic(lab)
         defer { traffic.stop() }
-        #expect(Self.receivedMore(lab, than: 0))
 
         try lab.exec(in: .device, "ip", "link", "set", lab.deviceInterface, "down")
         #expect(daemon.waitFor("link down"), "\(daemon.errors.withLock { $0 })")
@@ -95,11 +101,8 @@ struct DaemonFaultTests {
     func interfaceDeleted() throws {
         let lab = try VethLab()
         defer { lab.destroy() }
-        let daemon = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface, "--stats-interval", "0"])
-        #expect(daemon.waitFor("xskd running"))
-        let traffic = try BackgroundTraffic(lab)
+        let (daemon, traffic) = try Self.runUnderTraffic(lab)
         defer { traffic.stop() }
-        #expect(Self.receivedMore(lab, than: 0))
 
         try lab.exec(in: .device, "ip", "link", "delete", lab.deviceInterface)
         let status = daemon.wait()

@@ -3,7 +3,7 @@
 
 import ArgumentParser
 import DaemonInput
-import FuzzDriver
+import FuzzDriver  // the entry point
 import Foundation
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -22,11 +22,4 @@ public func fuzzConfig(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         preconditionFailure("a refusal that is not a ValidationError: \(error)")
     }
     return 0
-}
-
-@_cdecl("fuzz_config_main")
-func main(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var argc = argc
-    var argv = argv
-    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzConfig(data, size) }
 }

@@ -2,7 +2,7 @@
 // socket does), only a line saying "stats" is taken, and every refusal is one printable line.
 
 import DaemonInput
-import FuzzDriver
+import FuzzDriver  // the entry point
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzControl(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
@@ -18,11 +18,4 @@ public func fuzzControl(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         precondition(reply.dropLast().allSatisfy { (0x20...0x7E).contains($0) }, "reply \(refusal.reply.debugDescription)")
     }
     return 0
-}
-
-@_cdecl("fuzz_control_main")
-func main(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var argc = argc
-    var argv = argv
-    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzControl(data, size) }
 }

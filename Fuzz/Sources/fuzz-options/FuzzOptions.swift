@@ -3,7 +3,7 @@
 
 import ArgumentParser
 import DaemonInput
-import FuzzDriver
+import FuzzDriver  // the entry point
 
 func refusal(_ error: any Error) {
     guard let error = error as? ValidationError else { preconditionFailure("not a ValidationError: \(error)") }
@@ -40,11 +40,4 @@ public func fuzzOptions(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         refusal(error)
     }
     return 0
-}
-
-@_cdecl("fuzz_options_main")
-func main(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var argc = argc
-    var argv = argv
-    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzOptions(data, size) }
 }
