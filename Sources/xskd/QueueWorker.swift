@@ -295,52 +295,6 @@ final class QueueWorker: @unchecked Sendable {
         }
     }
 
-    /// The adaptive wait's state: how long to keep polling an empty ring before sleeping in
-    /// poll(), learnt from what spinning brought.
-    ///
-    /// Frames come in bursts (one NAPI poll's worth) with gaps of tens of microseconds between
-    /// them. When the kernel's receive work runs on another core, polling through the gaps
-    /// spares it a wakeup per burst and the rate goes up (measured: +15% on veth). When it
-    /// shares our core (threaded NAPI pinned here, or a busy single-core box), polling only
-    /// keeps it from running: the ring stays empty until we sleep. So a spin that ends in
-    /// frames doubles the allowance, a spin that ends in sleep halves it, down to none (then the
-    /// thread is poll()-driven); every 64th sleep tries a short spin again, in case the kernel's
-    /// work has moved.
-    struct AdaptiveSpin {
-        static let maximum: Duration = .microseconds(200)
-        static let minimum: Duration = .microseconds(2)
-        var limit = maximum
-        var idleSince = ContinuousClock.now
-        var slept = false
-        var sleeps = 0
-
-        /// Whether to keep polling after `rounds` empty receives in a row.
-        mutating func keepSpinning(rounds: Int) -> Bool {
-            if rounds == 1 {
-                idleSince = .now
-                slept = false
-            }
-            guard limit > .zero else { return false }
-            // The clock is read every 16th round: a round is well under a microsecond.
-            return rounds & 15 != 0 || ContinuousClock.now - idleSince < limit
-        }
-
-        /// The spin ran out: sleeping now.
-        mutating func willSleep() {
-            if !slept {
-                limit = limit / 2 < Self.minimum ? .zero : limit / 2
-                slept = true
-            }
-            sleeps &+= 1
-            if limit == .zero, sleeps & 63 == 0 { limit = Self.minimum }
-        }
-
-        /// Frames came after an idle spell: if polling found them, polling pays.
-        mutating func framesArrived() {
-            if !slept { limit = min(Self.maximum, max(limit * 2, Self.minimum)) }
-        }
-    }
-
     private func idle(_ queue: inout XSKQueue, rounds: Int, spin: inout AdaptiveSpin) {
         if job == .reflect { queue.reapCompletions() }
         switch wait {

@@ -157,7 +157,7 @@ struct QueueFaultTests {
         try Harness.generate(lab, programs, count: 3, length: 64)
         let rx = queue.socket.rx.ring
         let consumer = rx.pointee.consumer.pointee
-        #expect(try eventually { cshims_load_acquire_u32(rx.pointee.producer) &- consumer == 3 })
+        #expect(eventually { cshims_load_acquire_u32(rx.pointee.producer) &- consumer == 3 })
         let producer = cshims_load_acquire_u32(rx.pointee.producer)
         let descriptors = rx.pointee.ring.assumingMemoryBound(to: xdp_desc.self)
         descriptors[Int((producer &- 2) & rx.pointee.mask)].len = 4000
