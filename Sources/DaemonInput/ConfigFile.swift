@@ -84,7 +84,7 @@ public struct ConfigFile: Sendable {
         guard let members = object as? [String: Any] else {
             throw ValidationError("\(name) must hold a JSON object, such as {\"interface\": \"eth0\"}")
         }
-        var reader = Reader(name: name, members: members, known: keys)
+        let reader = Reader(name: name, members: members, known: keys)
         try reader.refuseUnknownKeys()
         var file = ConfigFile()
         file.interface = try reader.string("interface")
@@ -116,7 +116,7 @@ public struct ConfigFile: Sendable {
             guard let filterMembers = filter as? [String: Any] else {
                 throw ValidationError("\(name): 'filter' has the wrong type: it must be an object such as {\"ethertype\": \"0x0800\"}")
             }
-            var filterReader = Reader(name: name, members: filterMembers, known: Filter.keys, prefix: "filter.")
+            let filterReader = Reader(name: name, members: filterMembers, known: Filter.keys, prefix: "filter.")
             try filterReader.refuseUnknownKeys()
             var parsed = Filter()
             parsed.ethertype = try filterReader.string("ethertype")
