@@ -183,6 +183,7 @@ final class QueueWorker: @unchecked Sendable {
             return nil
         }
         var idleRounds = 0
+        var spin = AdaptiveSpin()
         var nextPublish = ContinuousClock.now
         while !stopping.load(ordering: .acquiring) {
             let forward = Self.forward(from: &queue, to: &other, frames)
@@ -191,7 +192,8 @@ final class QueueWorker: @unchecked Sendable {
                 idleRounds += 1
                 queue.reapCompletions()
                 other.reapCompletions()
-                if idleRounds > 64 {
+                if !spin.keepSpinning(rounds: idleRounds) {
+                    spin.willSleep()
                     // Both ports idle: sleep until either has something.
                     var sockets = [
                         pollfd(fd: socket.descriptor, events: Int16(POLLIN), revents: 0),
@@ -209,6 +211,7 @@ final class QueueWorker: @unchecked Sendable {
                     nextPublish = .now + .milliseconds(100)
                 }
             } else {
+                if idleRounds > 0 { spin.framesArrived() }
                 idleRounds = 0
             }
         }
