@@ -10,13 +10,15 @@
 /// shares our core (threaded NAPI pinned here, or a busy single-core box), polling only
 /// keeps it from running: the ring stays empty until we sleep. So a spin that ends in
 /// frames doubles the allowance, a spin that ends in sleep halves it, down to none (then the
-/// thread is poll()-driven); every 64th sleep tries a short spin again, in case the kernel's
-/// work has moved.
+/// thread is poll()-driven); every 1024th sleep tries a 50-µs spin again, in case the kernel's
+/// work has moved (or a noisy spell decayed the allowance where polling does pay): long enough
+/// to catch the next burst when it pays, rare enough to cost a shared core under 1%.
 public struct AdaptiveSpin: Sendable {
     public init() {}
 
     public static let maximum: Duration = .microseconds(200)
     public static let minimum: Duration = .microseconds(2)
+    public static let probe: Duration = .microseconds(50)
     public private(set) var limit = maximum
     var idleSince = ContinuousClock.now
     var slept = false
@@ -40,7 +42,7 @@ public struct AdaptiveSpin: Sendable {
             slept = true
         }
         sleeps &+= 1
-        if limit == .zero, sleeps & 63 == 0 { limit = Self.minimum }
+        if limit == .zero, sleeps & 1023 == 0 { limit = Self.probe }
     }
 
     /// Frames came after an idle spell: if polling found them, polling pays.
