@@ -182,17 +182,9 @@ struct DaemonTests {
         #expect(try eventually { try Self.attached(lab) == nil })
 
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", Self.binary, "run", "-i", "lo"]
-            let err = Pipe()
-            process.standardError = err
-            process.standardOutput = Pipe()
-            try process.run()
-            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 1)
-            #expect(text.contains("xskd needs root"))
+            let nobody = try ControlSocketTests.asNobody([Self.binary, "run", "-i", "lo"])
+            #expect(nobody.status == 1)
+            #expect(nobody.errors.contains("xskd needs root"))
         }
     }
 }
