@@ -133,7 +133,8 @@ final class Daemon: @unchecked Sendable {
                 workers.append(QueueWorker(
                     socket: socket, programs: programs, job: options.job, wait: options.wait,
                     cpu: cpus.flatMap { position < $0.count ? $0[position] : nil },
-                    configuration: queueConfiguration, generate: options.generate, peer: peer, logger: queueLogger))
+                    configuration: queueConfiguration, generate: options.generate, busyPolling: options.busyPoll != nil,
+                    peer: peer, logger: queueLogger))
             }
         } catch let error as XSKError {
             throw DaemonError("\(error)")

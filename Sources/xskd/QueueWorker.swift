@@ -42,6 +42,9 @@ final class QueueWorker: @unchecked Sendable {
     let cpu: Int?
     let configuration: XSKQueue.Configuration
     let generate: GenerateOptions
+    /// With busy polling on, every empty round calls recvfrom: that call is what runs the
+    /// device's NAPI in this thread (copy mode never asks for a wakeup by itself).
+    let busyPolling: Bool
     /// The forward job's other port: its socket (sharing the UMEM) and program.
     let peer: (socket: XSKSocket, programs: XDPPrograms)?
     let logger: Logger
@@ -51,10 +54,11 @@ final class QueueWorker: @unchecked Sendable {
 
     init(
         socket: XSKSocket, programs: XDPPrograms, job: Job, wait: WaitMode, cpu: Int?,
-        configuration: XSKQueue.Configuration, generate: GenerateOptions = .init(),
+        configuration: XSKQueue.Configuration, generate: GenerateOptions = .init(), busyPolling: Bool = false,
         peer: (socket: XSKSocket, programs: XDPPrograms)? = nil, logger: Logger
     ) {
         self.generate = generate
+        self.busyPolling = busyPolling
         self.peer = peer
         self.socket = socket
         self.programs = programs
@@ -302,12 +306,12 @@ final class QueueWorker: @unchecked Sendable {
         if job == .reflect { queue.reapCompletions() }
         switch wait {
         case .spin:
-            if queue.needsReceiveWakeup { try? socket.wakeReceive() }
+            if busyPolling || queue.needsReceiveWakeup { try? socket.wakeReceive() }
         case .poll:
             _ = try? socket.poll(timeoutMilliseconds: 100)
         case .adaptive:
             if spin.keepSpinning(rounds: rounds) {
-                if queue.needsReceiveWakeup { try? socket.wakeReceive() }
+                if busyPolling || queue.needsReceiveWakeup { try? socket.wakeReceive() }
             } else {
                 spin.willSleep()
                 _ = try? socket.poll(timeoutMilliseconds: 100)

@@ -530,6 +530,15 @@ extension DaemonTests {
         usleep(200_000)
         #expect(daemon.terminate() == 0)
         #expect(daemon.output.withLock { $0 }.contains("rx 1000,"))
+        // Spinning, the poll thread drives busy polling itself (recvfrom on every empty round).
+        let spinning = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.deviceInterface, "--busy-poll", "20:32", "--wait", "spin", "--stats-interval", "0",
+        ])
+        #expect(spinning.waitFor("xskd running"))
+        try Self.generate(lab, count: 1000)
+        usleep(200_000)
+        #expect(spinning.terminate() == 0)
+        #expect(spinning.output.withLock { $0 }.contains("rx 1000,"))
         for bad in [["--busy-poll", "0"], ["--busy-poll", "20:0"], ["--busy-poll", "x"], ["--fragment-mtu", "20"]] {
             let refused = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface] + bad)
             #expect(refused.wait() == 64, "\(bad)")
