@@ -13,12 +13,9 @@ struct QueueFaultTests {
 
     @Test("a consumer that falls behind: the RX ring fills, the kernel drops and counts, and the next burst arrives whole")
     func consumerFallsBehind() throws {
-        let lab = try VethLab()
-        defer { lab.destroy() }
-        let programs = try XDPPrograms(logger: TestLog.logger)
-        let link = try Harness.attach(lab, programs)
-        defer { link.detach() }
-        let pool = try Harness.pool(size: 32 << 20)
+        let fixture = try QueueFixture(poolSize: 32 << 20)
+        defer { fixture.tearDown() }
+        let (lab, programs, pool) = (fixture.lab, fixture.programs, fixture.pool)
         var queue = try XSKQueue(socket: Harness.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
         let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
         defer { frames.deallocate() }
@@ -59,14 +56,11 @@ struct QueueFaultTests {
 
     @Test("a job that holds every buffer: the UMEM runs dry, the fill ring empties, both sides count it, and traffic resumes once it lets go")
     func jobHoldsEveryBuffer() throws {
-        let lab = try VethLab()
-        defer { lab.destroy() }
-        let programs = try XDPPrograms(logger: TestLog.logger)
-        let link = try Harness.attach(lab, programs)
-        defer { link.detach() }
         // 2 MiB of 32 KiB pages: 18 fragments of 1792 bytes a page, 1152 in all, for a
         // 4096-slot fill ring.
-        let pool = try Harness.pool(size: 2 << 20)
+        let fixture = try QueueFixture(poolSize: 2 << 20)
+        defer { fixture.tearDown() }
+        let (lab, programs, pool) = (fixture.lab, fixture.programs, fixture.pool)
         var queue = try XSKQueue(socket: Harness.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
         let capacity = (32768 / queue.fragmentSize) * (pool.size / 32768)
         #expect(queue.statistics.fillPosted == UInt64(capacity))
@@ -112,12 +106,9 @@ struct QueueFaultTests {
 
     @Test("TX buffers taken until the UMEM has none: allocation fails cleanly and is counted; given back, the census is zero")
     func transmitBuffersExhausted() throws {
-        let lab = try VethLab()
-        defer { lab.destroy() }
-        let programs = try XDPPrograms(logger: TestLog.logger)
-        let link = try Harness.attach(lab, programs)
-        defer { link.detach() }
-        let pool = try Harness.pool(size: 8 << 20)
+        let fixture = try QueueFixture(poolSize: 8 << 20)
+        defer { fixture.tearDown() }
+        let (lab, programs, pool) = (fixture.lab, fixture.programs, fixture.pool)
         var queue = try XSKQueue(socket: Harness.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
         var taken: [Fragment] = []
         while let fragment = queue.allocateTransmitBuffer(length: 1024) {
@@ -141,12 +132,9 @@ struct QueueFaultTests {
 
     @Test("descriptors are checked: RX and completion addresses the queue never gave, and lengths past the buffer, are counted and skipped")
     func descriptorsValidated() throws {
-        let lab = try VethLab()
-        defer { lab.destroy() }
-        let programs = try XDPPrograms(logger: TestLog.logger)
-        let link = try Harness.attach(lab, programs)
-        defer { link.detach() }
-        let pool = try Harness.pool()
+        let fixture = try QueueFixture()
+        defer { fixture.tearDown() }
+        let (lab, programs, pool) = (fixture.lab, fixture.programs, fixture.pool)
         var queue = try XSKQueue(socket: Harness.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
         let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
         defer { frames.deallocate() }

@@ -57,12 +57,9 @@ struct XSKQueueTests {
 
     @Test("start, receive under traffic, stop: every buffer comes home", arguments: XSKQueue.FillStrategy.allCases)
     func startRunStop(strategy: XSKQueue.FillStrategy) throws {
-        let lab = try VethLab()
-        defer { lab.destroy() }
-        let programs = try XDPPrograms(logger: TestLog.logger)
-        let link = try Self.attach(lab, programs)
-        defer { link.detach() }
-        let pool = try Self.pool(size: 32 << 20)
+        let fixture = try QueueFixture(poolSize: 32 << 20)
+        defer { fixture.tearDown() }
+        let (lab, programs, pool) = (fixture.lab, fixture.programs, fixture.pool)
         var queue = try XSKQueue(
             socket: Self.socket(lab, pool: pool, programs: programs), programs: programs,
             configuration: Self.configuration(strategy), logger: TestLog.logger)
@@ -101,12 +98,9 @@ struct XSKQueueTests {
 
     @Test("a frame the application keeps past stop is reported, not freed; freeing it makes the pool quiescent")
     func keptFrameReported() throws {
-        let lab = try VethLab()
-        defer { lab.destroy() }
-        let programs = try XDPPrograms(logger: TestLog.logger)
-        let link = try Self.attach(lab, programs)
-        defer { link.detach() }
-        let pool = try Self.pool()
+        let fixture = try QueueFixture()
+        defer { fixture.tearDown() }
+        let (lab, programs, pool) = (fixture.lab, fixture.programs, fixture.pool)
         var queue = try XSKQueue(socket: Self.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
         try Self.generate(lab, programs, count: 10, length: 64)
         let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
@@ -228,12 +222,9 @@ struct XSKQueueTests {
 
     @Test("ring level: a fill cache's pages are left busy (the fill ring holds their newest fragments) and come home once their frames are freed")
     func ringLevelPagesComeHome() throws {
-        let lab = try VethLab()
-        defer { lab.destroy() }
-        let programs = try XDPPrograms(logger: TestLog.logger)
-        let link = try Self.attach(lab, programs)
-        defer { link.detach() }
-        let pool = try Self.pool(size: 32 << 20)
+        let fixture = try QueueFixture(poolSize: 32 << 20)
+        defer { fixture.tearDown() }
+        let (lab, programs, pool) = (fixture.lab, fixture.programs, fixture.pool)
         var queue = try XSKQueue(socket: Self.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
         let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
         defer { frames.deallocate() }
@@ -260,12 +251,9 @@ struct XSKQueueTests {
 
     @Test("descriptor slots: pages flip and are reused while the application frees quickly, and are let go busy while it holds")
     func descriptorReuseCounters() throws {
-        let lab = try VethLab()
-        defer { lab.destroy() }
-        let programs = try XDPPrograms(logger: TestLog.logger)
-        let link = try Self.attach(lab, programs)
-        defer { link.detach() }
-        let pool = try Self.pool(size: 32 << 20)
+        let fixture = try QueueFixture(poolSize: 32 << 20)
+        defer { fixture.tearDown() }
+        let (lab, programs, pool) = (fixture.lab, fixture.programs, fixture.pool)
         var queue = try XSKQueue(
             socket: Self.socket(lab, pool: pool, programs: programs), programs: programs,
             configuration: Self.configuration(.descriptorSlots), logger: TestLog.logger)
@@ -305,12 +293,9 @@ struct XSKQueueTests {
 
     @Test("MTU-size frames land next to fragments holding live data without touching them; a raised MTU never overruns")
     func largestFramesNextToLiveData() throws {
-        let lab = try VethLab()
-        defer { lab.destroy() }
-        let programs = try XDPPrograms(logger: TestLog.logger)
-        let link = try Self.attach(lab, programs)
-        defer { link.detach() }
-        let pool = try Self.pool()
+        let fixture = try QueueFixture()
+        defer { fixture.tearDown() }
+        let (lab, programs, pool) = (fixture.lab, fixture.programs, fixture.pool)
         var queue = try XSKQueue(socket: Self.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
         let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
         defer { frames.deallocate() }
@@ -353,23 +338,11 @@ struct XSKQueueTests {
 
     @Test("100 stop/start cycles under traffic: no leak, flat memory")
     func hundredCycles() throws {
-        let lab = try VethLab()
-        defer { lab.destroy() }
-        let programs = try XDPPrograms(logger: TestLog.logger)
-        let link = try Self.attach(lab, programs)
-        defer { link.detach() }
-        let pool = try Self.pool()
-        let stop = LockedFlag()
-        let generator = Thread {
-            let end = ContinuousClock.now + .seconds(60)
-            while !stop.get(), ContinuousClock.now < end {
-                try? Self.generate(lab, programs, count: 500, length: 64)
-            }
-        }
-        defer {
-            stop.set()
-            generator.join()
-        }
+        let fixture = try QueueFixture()
+        defer { fixture.tearDown() }
+        let (lab, programs, pool) = (fixture.lab, fixture.programs, fixture.pool)
+        let traffic = try BackgroundTraffic(lab, burst: 500, limit: .seconds(60))
+        defer { traffic.stop() }
         let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
         defer { frames.deallocate() }
         var residentAfter10 = 0
@@ -395,5 +368,32 @@ struct XSKQueueTests {
         guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
         let pages = Int(text.split(separator: " ")[1]) ?? 0
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}
+
+/// The set-up most queue tests share: a veth lab, our programs with the redirect program
+/// attached to the device end, and a page pool. `tearDown()` (in a defer) detaches and
+/// removes the lab; a set-up that fails half-way removes what it made.
+final class QueueFixture {
+    let lab: VethLab
+    let programs: XDPPrograms
+    let link: XDPLink
+    let pool: PagePool
+
+    init(poolSize: Int = 16 << 20, order: Int = 3) throws {
+        lab = try VethLab()
+        do {
+            programs = try XDPPrograms(logger: TestLog.logger)
+            link = try XSKQueueTests.attach(lab, programs)
+            pool = try XSKQueueTests.pool(size: poolSize, order: order)
+        } catch {
+            lab.destroy()
+            throw error
+        }
+    }
+
+    func tearDown() {
+        link.detach()
+        lab.destroy()
     }
 }
