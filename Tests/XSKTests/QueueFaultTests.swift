@@ -11,6 +11,18 @@ import VethLab
 struct QueueFaultTests {
     typealias Harness = XSKQueueTests
 
+    /// Receives until `limit` frames or an empty ring, giving each back at once; returns how many.
+    static func receiveAndRelease(_ queue: inout XSKQueue, _ frames: UnsafeMutableBufferPointer<ReceivedFrame>, upTo limit: Int) -> Int {
+        var received = 0
+        while received < limit {
+            let count = queue.receive(into: frames)
+            if count == 0 { break }
+            for frame in frames.prefix(count) { queue.release(frame) }
+            received += count
+        }
+        return received
+    }
+
     @Test("a consumer that falls behind: the RX ring fills, the kernel drops and counts, and the next burst arrives whole")
     func consumerFallsBehind() throws {
         let fixture = try QueueFixture(poolSize: 32 << 20)
@@ -40,14 +52,7 @@ struct QueueFaultTests {
         #expect(sequences == sequences.sorted())
         // Caught up, it takes a whole burst again.
         try Harness.generate(lab, programs, count: 1000, length: 64, first: 100_000)
-        var second = 0
-        while second < 1000 {
-            let count = queue.receive(into: frames)
-            if count == 0 { break }
-            for frame in frames.prefix(count) { queue.release(frame) }
-            second += count
-        }
-        #expect(second == 1000)
+        #expect(Self.receiveAndRelease(&queue, frames, upTo: 1000) == 1000)
         let after = try queue.socket.statistics()
         #expect(after.rxRingFull == kernel.rxRingFull, "no drop once caught up")
         _ = queue.stop(programs: programs)
@@ -90,14 +95,7 @@ struct QueueFaultTests {
         held.removeAll()
         #expect(queue.refill() > 0)
         try Harness.generate(lab, programs, count: 1000, length: 64, first: 100_000)
-        var received = 0
-        while received < 1000 {
-            let count = queue.receive(into: frames)
-            if count == 0 { break }
-            for frame in frames.prefix(count) { queue.release(frame) }
-            received += count
-        }
-        #expect(received == 1000)
+        #expect(Self.receiveAndRelease(&queue, frames, upTo: 1000) == 1000)
         let report = queue.stop(programs: programs)
         #expect(report.stillInApplication == 0)
         try pool.verifyQuiescent()
