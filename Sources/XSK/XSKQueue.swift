@@ -118,6 +118,15 @@ public struct XSKQueue: ~Copyable {
         public var invalidLengths: UInt64 = 0
         /// Times the application asked for a TX buffer and the pool had none.
         public var transmitAllocationFailures: UInt64 = 0
+        /// Receives that took at least one frame: rxPackets / receiveBatches is the mean RX batch.
+        public var receiveBatches: UInt64 = 0
+        /// Transmits that queued at least one frame: txSubmitted / transmitBatches is the mean TX batch.
+        public var transmitBatches: UInt64 = 0
+        /// The data path's system calls, each counted where it is made: poll() sleeps, RX
+        /// wakeups (recvfrom), TX wakeups (sendto). Per frame, they say what the rings cost.
+        public var sleeps: UInt64 = 0
+        public var receiveWakeups: UInt64 = 0
+        public var transmitWakeups: UInt64 = 0
         public init() {}
     }
 
@@ -264,6 +273,7 @@ public struct XSKQueue: ~Copyable {
             taken &+= 1
         }
         rx.release(batch)
+        counters.receiveBatches &+= 1
         counters.rxPackets &+= UInt64(truncatingIfNeeded: taken)
         counters.rxBytes &+= bytes
         if let pendingLimit, counters.rxPackets >= pendingLimit.afterReceived { applyPendingLimit() }
@@ -306,6 +316,34 @@ public struct XSKQueue: ~Copyable {
     /// Whether the kernel sleeps until woken (need_wakeup) before it fills the RX ring again.
     public var needsReceiveWakeup: Bool { socket.fill.needsWakeup }
 
+    // MARK: Waiting and wakeups (the data path's system calls, counted)
+
+    /// Kicks the kernel's RX processing (`recvfrom`): when `needsReceiveWakeup` says it
+    /// sleeps, or to busy-poll the device's NAPI in this thread.
+    public mutating func wakeReceive() throws(XSKError) {
+        counters.receiveWakeups &+= 1
+        try socket.wakeReceive()
+    }
+
+    /// Kicks the kernel's TX processing (`sendto`); `transmit` does it when the ring asks.
+    public mutating func wakeTransmit() throws(XSKError) {
+        counters.transmitWakeups &+= 1
+        try socket.wakeTransmit()
+    }
+
+    /// Sleeps in `poll()` until a frame arrives or the timeout passes; returns whether one did.
+    public mutating func sleep(timeoutMilliseconds: Int32) throws(XSKError) -> Bool {
+        counters.sleeps &+= 1
+        return try socket.poll(timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// Sleeps in one `poll()` until either queue has a frame, or the timeout passes (the
+    /// forward job's two ports). Counted as a sleep of `self`.
+    public mutating func sleep(orUntil other: borrowing XSKQueue, timeoutMilliseconds: Int32) throws(XSKError) -> Bool {
+        counters.sleeps &+= 1
+        return try socket.poll(orUntil: other.socket, timeoutMilliseconds: timeoutMilliseconds)
+    }
+
     // MARK: Transmit
 
     /// A buffer for a frame the application builds, from the queue's TX cache.
@@ -339,9 +377,11 @@ public struct XSKQueue: ~Copyable {
             bytes &+= UInt64(frame.length)
         }
         tx.submit(batch)
+        guard batch.count > 0 else { return 0 }
+        counters.transmitBatches &+= 1
         counters.txSubmitted &+= UInt64(truncatingIfNeeded: batch.count)
         counters.txBytes &+= bytes
-        if batch.count > 0, tx.needsWakeup { try? socket.wakeTransmit() }
+        if tx.needsWakeup { try? wakeTransmit() }
         return batch.count
     }
 

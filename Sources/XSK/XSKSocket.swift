@@ -351,6 +351,23 @@ public final class XSKSocket: @unchecked Sendable {
         return ready > 0
     }
 
+    /// Sleeps in one `poll()` until this socket or `other` is readable, or the timeout passes.
+    /// Returns whether either became ready.
+    public func poll(orUntil other: XSKSocket, timeoutMilliseconds: Int32) throws(XSKError) -> Bool {
+        // Two entries on the stack: this is called each time a forwarder goes to sleep.
+        var requests = (
+            pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: other.descriptor, events: Int16(POLLIN), revents: 0))
+        let ready = try wrap { () throws(SystemCallError) in
+            try SystemCall.checked("poll", context: "\(interface) queue \(queue) and \(other.interface) queue \(other.queue)") {
+                withUnsafeMutableBytes(of: &requests) { bytes in
+                    Glibc.poll(bytes.baseAddress!.assumingMemoryBound(to: pollfd.self), 2, timeoutMilliseconds)
+                }
+            }
+        }
+        return ready > 0
+    }
+
     // MARK: Kernel views
 
     /// The interface's MTU now (`SIOCGIFMTU`), from any thread.

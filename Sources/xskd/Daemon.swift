@@ -329,6 +329,8 @@ final class Daemon: @unchecked Sendable {
                 fillShortfalls: statistics.fillShortfalls, fillRingEmptyEvents: statistics.fillRingEmptyEvents,
                 invalidAddresses: statistics.invalidAddresses, invalidLengths: statistics.invalidLengths,
                 transmitAllocationFailures: statistics.transmitAllocationFailures,
+                receiveBatches: statistics.receiveBatches, transmitBatches: statistics.transmitBatches,
+                sleeps: statistics.sleeps, receiveWakeups: statistics.receiveWakeups, transmitWakeups: statistics.transmitWakeups,
                 redirected: program.redirected, passed: program.passed, tooLong: program.tooLong,
                 kernelRxDropped: kernel?.rxDropped, kernelRxRingFull: kernel?.rxRingFull,
                 kernelFillRingEmpty: kernel?.rxFillRingEmpty, kernelTxInvalid: kernel?.txInvalidDescriptors,

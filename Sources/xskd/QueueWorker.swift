@@ -196,17 +196,20 @@ final class QueueWorker: @unchecked Sendable {
                 idleRounds += 1
                 queue.reapCompletions()
                 other.reapCompletions()
-                if !spin.keepSpinning(rounds: idleRounds) {
-                    spin.willSleep()
+                let sleeping: Bool
+                switch wait {
+                case .spin: sleeping = false
+                case .poll: sleeping = true
+                case .adaptive:
+                    sleeping = !spin.keepSpinning(rounds: idleRounds)
+                    if sleeping { spin.willSleep() }
+                }
+                if sleeping {
                     // Both ports idle: sleep until either has something.
-                    var sockets = [
-                        pollfd(fd: socket.descriptor, events: Int16(POLLIN), revents: 0),
-                        pollfd(fd: peer.socket.descriptor, events: Int16(POLLIN), revents: 0),
-                    ]
-                    _ = poll(&sockets, 2, 100)
+                    _ = try? queue.sleep(orUntil: other, timeoutMilliseconds: 100)
                 } else {
-                    if queue.needsReceiveWakeup { try? socket.wakeReceive() }
-                    if other.needsReceiveWakeup { try? peer.socket.wakeReceive() }
+                    if busyPolling || queue.needsReceiveWakeup { try? queue.wakeReceive() }
+                    if busyPolling || other.needsReceiveWakeup { try? other.wakeReceive() }
                 }
                 if ContinuousClock.now >= nextPublish {
                     publish(&queue)
@@ -278,7 +281,7 @@ final class QueueWorker: @unchecked Sendable {
             while queued < built {
                 let sent = queue.transmit(UnsafeBufferPointer(rebasing: frames[queued..<built]))
                 if sent == 0 {
-                    try? socket.wakeTransmit()
+                    try? queue.wakeTransmit()
                     if queue.reapCompletions() == 0 { usleep(50) }
                     if stopping.load(ordering: .relaxed) { break }
                 }
@@ -306,15 +309,15 @@ final class QueueWorker: @unchecked Sendable {
         if job == .reflect { queue.reapCompletions() }
         switch wait {
         case .spin:
-            if busyPolling || queue.needsReceiveWakeup { try? socket.wakeReceive() }
+            if busyPolling || queue.needsReceiveWakeup { try? queue.wakeReceive() }
         case .poll:
-            _ = try? socket.poll(timeoutMilliseconds: 100)
+            _ = try? queue.sleep(timeoutMilliseconds: 100)
         case .adaptive:
             if spin.keepSpinning(rounds: rounds) {
-                if busyPolling || queue.needsReceiveWakeup { try? socket.wakeReceive() }
+                if busyPolling || queue.needsReceiveWakeup { try? queue.wakeReceive() }
             } else {
                 spin.willSleep()
-                _ = try? socket.poll(timeoutMilliseconds: 100)
+                _ = try? queue.sleep(timeoutMilliseconds: 100)
             }
         }
     }

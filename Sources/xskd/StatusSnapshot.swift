@@ -18,6 +18,13 @@ struct StatusSnapshot: Codable, Sendable {
         var invalidAddresses: UInt64
         var invalidLengths: UInt64
         var transmitAllocationFailures: UInt64
+        /// Non-empty receives and transmits (the mean batch sizes), and the data path's system
+        /// calls: poll() sleeps, recvfrom and sendto wakeups.
+        var receiveBatches: UInt64
+        var transmitBatches: UInt64
+        var sleeps: UInt64
+        var receiveWakeups: UInt64
+        var transmitWakeups: UInt64
         var redirected: UInt64
         var passed: UInt64
         var tooLong: UInt64
@@ -50,16 +57,30 @@ struct StatusSnapshot: Codable, Sendable {
         var lines = [
             "xskd on \(interface), job \(job), up \(String(format: "%.0f", uptimeSeconds)) s; "
                 + "UMEM \(poolTotalBytes >> 20) MiB, \(poolFreeBytes >> 20) MiB free, \(outstandingFragments) buffers out",
-            String(format: "%5@ %12@ %10@ %12@ %10@ %9@ %9@ %9@ %9@ %9@ %9@",
-                "queue", "rx pkts", "rx Mpps", "tx pkts", "tx Mpps", "fill", "kernel", "app", "ring-full", "fill-empty", "invalid"),
+            String(format: "%5@ %12@ %10@ %12@ %10@ %9@ %9@ %9@ %9@ %9@ %9@ %8@ %8@ %9@",
+                "queue", "rx pkts", "rx Mpps", "tx pkts", "tx Mpps", "fill", "kernel", "app", "ring-full", "fill-empty", "invalid",
+                "rx batch", "tx batch", "syscalls/frame"),
         ]
         for queue in queues {
             lines.append(String(
-                format: "%5u %12llu %10.3f %12llu %10.3f %9d %9d %9d %9llu %9llu %9llu",
+                format: "%5u %12llu %10.3f %12llu %10.3f %9d %9d %9d %9llu %9llu %9llu %8.1f %8.1f %9.4f",
                 queue.queue, queue.rxPackets, queue.rxPacketsPerSecond / 1e6, queue.txPackets, queue.txPacketsPerSecond / 1e6,
                 queue.inFillRing ?? 0, queue.withKernelForReceive ?? 0, queue.inApplication ?? 0,
-                queue.kernelRxRingFull ?? 0, queue.kernelFillRingEmpty ?? 0, queue.invalidAddresses &+ queue.invalidLengths))
+                queue.kernelRxRingFull ?? 0, queue.kernelFillRingEmpty ?? 0, queue.invalidAddresses &+ queue.invalidLengths,
+                queue.meanReceiveBatch, queue.meanTransmitBatch, queue.systemCallsPerFrame))
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension StatusSnapshot.QueueStatus {
+    /// Frames per non-empty receive (0 before the first).
+    var meanReceiveBatch: Double { receiveBatches == 0 ? 0 : Double(rxPackets) / Double(receiveBatches) }
+    /// Frames per non-empty transmit, counted when the kernel completes them (0 before the first).
+    var meanTransmitBatch: Double { transmitBatches == 0 ? 0 : Double(txPackets) / Double(transmitBatches) }
+    /// poll(), recvfrom and sendto calls of the poll thread per frame received or sent.
+    var systemCallsPerFrame: Double {
+        let frames = rxPackets &+ txPackets
+        return frames == 0 ? 0 : Double(sleeps &+ receiveWakeups &+ transmitWakeups) / Double(frames)
     }
 }

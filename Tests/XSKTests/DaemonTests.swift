@@ -302,9 +302,14 @@ extension DaemonTests {
         #expect(snapshot.queues.first?.rxPackets == 5000)
         #expect(snapshot.queues.first?.redirected == 5000)
         #expect(snapshot.queues.first?.inFillRing ?? 0 > 0)
+        // Batches of at most 64 (the default --batch); idle before the burst, the adaptive wait slept.
+        let batches = snapshot.queues.first?.receiveBatches ?? 0
+        #expect(batches >= 5000 / 64 && batches <= 5000, "\(batches) receive batches")
+        #expect(snapshot.queues.first?.sleeps ?? 0 > 0)
         let table = try VethLab.run(Self.binary, ["stats", "-i", lab.deviceInterface])
         #expect(table.contains("xskd on \(lab.deviceInterface)"))
         #expect(table.contains("rx pkts"))
+        #expect(table.contains("syscalls/frame"))
 
         // Bad requests get an error line; the daemon carries on.
         let path = "/run/xskd/\(lab.deviceInterface).sock"
@@ -348,6 +353,8 @@ extension DaemonTests {
             var rxPackets: UInt64
             var redirected: UInt64
             var inFillRing: Int?
+            var receiveBatches: UInt64
+            var sleeps: UInt64
         }
         var interface: String
         var queues: [Queue]
@@ -399,14 +406,14 @@ extension DaemonTests {
         }
     }
 
-    @Test("forward: two hosts talk through xskd as over a wire: ping, MTU-size ping, and TCP")
-    func forwardJob() throws {
+    @Test("forward: two hosts talk through xskd as over a wire: ping, MTU-size ping, and TCP", arguments: ["adaptive", "poll"])
+    func forwardJob(wait: String) throws {
         let lab = try ForwardLab()
         defer { lab.destroy() }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         process.arguments = ["netns", "exec", lab.middle, Self.binary, "run", "-i", lab.portA, "--to", lab.portB,
-                             "--job", "forward", "--stats-interval", "0"]
+                             "--job", "forward", "--stats-interval", "0", "--wait", wait]
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out

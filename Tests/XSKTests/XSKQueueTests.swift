@@ -74,10 +74,12 @@ struct XSKQueueTests {
         let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
         defer { frames.deallocate() }
         var received = 0
+        var batches: UInt64 = 0
         var sequence: UInt64 = 0
         while received < 2000 {
             let count = queue.receive(into: frames)
             if count == 0 { break }
+            batches += 1
             for frame in frames.prefix(count) {
                 let bytes = UnsafeRawBufferPointer(start: pool.base + Int(frame.dataOffset), count: Int(frame.length))
                 #expect(TestFrame.sequence(in: bytes) == sequence)
@@ -87,6 +89,13 @@ struct XSKQueueTests {
             received += count
         }
         #expect(received == 2000)
+        // Every non-empty receive is one batch of at most 64; the sleep below is the only
+        // system call this test asked the queue to make.
+        #expect(queue.statistics.receiveBatches == batches)
+        #expect(batches >= 2000 / 64)
+        #expect(try queue.sleep(timeoutMilliseconds: 1) == false)
+        #expect(queue.statistics.sleeps == 1)
+        #expect(queue.statistics.receiveWakeups == 0)
         let census = queue.census
         #expect(census.inApplication == 0)
         #expect(census.inFillRing + census.withKernelForReceive == 4096)
@@ -190,6 +199,7 @@ struct XSKQueueTests {
         let outgoing = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 32)
         defer { outgoing.deallocate() }
         var sent = 0
+        var batches: UInt64 = 0
         let deadline = ContinuousClock.now + .seconds(2)
         while sent < 1000, ContinuousClock.now < deadline {
             var built = 0
@@ -204,16 +214,23 @@ struct XSKQueueTests {
             }
             var queued = 0
             while queued < built {
-                queued += queue.transmit(UnsafeBufferPointer(rebasing: outgoing[queued..<built]))
+                let taken = queue.transmit(UnsafeBufferPointer(rebasing: outgoing[queued..<built]))
+                if taken > 0 { batches += 1 }
+                queued += taken
                 queue.reapCompletions()
             }
             sent += built
         }
+        var extraKicks: UInt64 = 0
         while queue.statistics.completions < 1000, ContinuousClock.now < deadline + .seconds(1) {
-            try? queue.socket.wakeTransmit()
+            try? queue.wakeTransmit()
+            extraKicks += 1
             queue.reapCompletions()
         }
         #expect(queue.statistics.completions == 1000)
+        // Copy mode always asks for a TX wakeup: one sendto per batch, plus the test's own.
+        #expect(queue.statistics.transmitBatches == batches)
+        #expect(queue.statistics.transmitWakeups == batches + extraKicks)
         #expect(try farPrograms.counters(queue: 0).passed == 1000)
         let report = queue.stop(programs: programs)
         #expect(report.statistics.txPackets == 1000)
