@@ -125,6 +125,8 @@ public struct XSKQueue: ~Copyable {
         /// The data path's system calls, each counted where it is made: poll() sleeps, RX
         /// wakeups (recvfrom), TX wakeups (sendto). Per frame, they say what the rings cost.
         public var sleeps: UInt64 = 0
+        /// Timed naps (nanosleep) of the adaptive wait while a stream flows.
+        public var naps: UInt64 = 0
         public var receiveWakeups: UInt64 = 0
         public var transmitWakeups: UInt64 = 0
         public init() {}
@@ -335,6 +337,16 @@ public struct XSKQueue: ~Copyable {
     public mutating func sleep(timeoutMilliseconds: Int32) throws(XSKError) -> Bool {
         counters.sleeps &+= 1
         return try socket.poll(timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// Naps for `duration` (nanosleep) without waiting on the socket: the kernel's flushes find
+    /// no sleeper to wake, and frames gather in the RX ring meanwhile.
+    public mutating func nap(_ duration: Duration) {
+        counters.naps &+= 1
+        let (seconds, attoseconds) = duration.components
+        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+        // EINTR: a signal cut the nap short, which is harmless.
+        _ = nanosleep(&request, nil)
     }
 
     /// Sleeps in one `poll()` until either queue has a frame, or the timeout passes (the

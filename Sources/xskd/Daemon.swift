@@ -330,7 +330,7 @@ final class Daemon: @unchecked Sendable {
                 invalidAddresses: statistics.invalidAddresses, invalidLengths: statistics.invalidLengths,
                 transmitAllocationFailures: statistics.transmitAllocationFailures,
                 receiveBatches: statistics.receiveBatches, transmitBatches: statistics.transmitBatches,
-                sleeps: statistics.sleeps, receiveWakeups: statistics.receiveWakeups, transmitWakeups: statistics.transmitWakeups,
+                sleeps: statistics.sleeps, naps: statistics.naps, receiveWakeups: statistics.receiveWakeups, transmitWakeups: statistics.transmitWakeups,
                 redirected: program.redirected, passed: program.passed, tooLong: program.tooLong,
                 kernelRxDropped: kernel?.rxDropped, kernelRxRingFull: kernel?.rxRingFull,
                 kernelFillRingEmpty: kernel?.rxFillRingEmpty, kernelTxInvalid: kernel?.txInvalidDescriptors,

@@ -79,6 +79,7 @@ final class MetricsServer: @unchecked Sendable {
             count("rx_batches", "Receives that took at least one frame", queue.receiveBatches, before?.receiveBatches)
             count("tx_batches", "Transmits that queued at least one frame", queue.transmitBatches, before?.transmitBatches)
             count("poll_sleeps", "Times the poll thread slept in poll()", queue.sleeps, before?.sleeps)
+            count("naps", "Timed naps of the adaptive wait while a stream flows", queue.naps, before?.naps)
             count("rx_wakeups", "recvfrom calls (RX wakeups, busy polling)", queue.receiveWakeups, before?.receiveWakeups)
             count("tx_wakeups", "sendto calls (TX wakeups)", queue.transmitWakeups, before?.transmitWakeups)
             count("xdp_redirected", "Frames the XDP program sent to the socket", queue.redirected, before?.redirected)

@@ -104,7 +104,8 @@ final class QueueWorker: @unchecked Sendable {
             return
         }
         var idleRounds = 0
-        var spin = AdaptiveSpin()
+        var spellFrames = 0
+        var spin = AdaptiveSpin(ringSize: socket.rx.size, batchSize: batch)
         var nextPublish = ContinuousClock.now
         var loops = 0
         while !stopping.load(ordering: .acquiring) {
@@ -112,9 +113,14 @@ final class QueueWorker: @unchecked Sendable {
             if count > 0 {
                 if idleRounds > 0 { spin.framesArrived() }
                 idleRounds = 0
+                spellFrames &+= count
                 process(count, &queue, frames)
             } else {
                 idleRounds += 1
+                if idleRounds == 1 {
+                    spin.spellEnded(frames: spellFrames)
+                    spellFrames = 0
+                }
                 idle(&queue, rounds: idleRounds, spin: &spin)
             }
             loops &+= 1
@@ -187,26 +193,32 @@ final class QueueWorker: @unchecked Sendable {
             return nil
         }
         var idleRounds = 0
-        var spin = AdaptiveSpin()
+        var spellFrames = 0
+        var spin = AdaptiveSpin(ringSize: socket.rx.size, batchSize: configuration.batchSize)
         var nextPublish = ContinuousClock.now
         while !stopping.load(ordering: .acquiring) {
             let forward = Self.forward(from: &queue, to: &other, frames)
             let back = Self.forward(from: &other, to: &queue, frames)
             if forward + back == 0 {
                 idleRounds += 1
+                if idleRounds == 1 {
+                    spin.spellEnded(frames: spellFrames)
+                    spellFrames = 0
+                }
                 queue.reapCompletions()
                 other.reapCompletions()
-                let sleeping: Bool
+                let sleep: AdaptiveSpin.Sleep?
                 switch wait {
-                case .spin: sleeping = false
-                case .poll: sleeping = true
-                case .adaptive:
-                    sleeping = !spin.keepSpinning(rounds: idleRounds)
-                    if sleeping { spin.willSleep() }
+                case .spin: sleep = nil
+                case .poll: sleep = .untilFrames
+                case .adaptive: sleep = spin.keepSpinning(rounds: idleRounds) ? nil : spin.willSleep()
                 }
-                if sleeping {
-                    // Both ports idle: sleep until either has something.
-                    _ = try? queue.sleep(orUntil: other, timeoutMilliseconds: 100)
+                if let sleep {
+                    // Both ports idle: sleep until either has something, or nap while streams flow.
+                    switch sleep {
+                    case .untilFrames: _ = try? queue.sleep(orUntil: other, timeoutMilliseconds: 100)
+                    case .nap(let duration): queue.nap(duration)
+                    }
                 } else {
                     if busyPolling || queue.needsReceiveWakeup { try? queue.wakeReceive() }
                     if busyPolling || other.needsReceiveWakeup { try? other.wakeReceive() }
@@ -220,6 +232,7 @@ final class QueueWorker: @unchecked Sendable {
             } else {
                 if idleRounds > 0 { spin.framesArrived() }
                 idleRounds = 0
+                spellFrames &+= forward + back
             }
         }
         return other.stop(programs: peer.programs)
@@ -316,8 +329,10 @@ final class QueueWorker: @unchecked Sendable {
             if spin.keepSpinning(rounds: rounds) {
                 if busyPolling || queue.needsReceiveWakeup { try? queue.wakeReceive() }
             } else {
-                spin.willSleep()
-                _ = try? queue.sleep(timeoutMilliseconds: 100)
+                switch spin.willSleep() {
+                case .untilFrames: _ = try? queue.sleep(timeoutMilliseconds: 100)
+                case .nap(let duration): queue.nap(duration)
+                }
             }
         }
     }

@@ -19,10 +19,11 @@ struct StatusSnapshot: Codable, Sendable {
         var invalidLengths: UInt64
         var transmitAllocationFailures: UInt64
         /// Non-empty receives and transmits (the mean batch sizes), and the data path's system
-        /// calls: poll() sleeps, recvfrom and sendto wakeups.
+        /// calls: poll() sleeps, timed naps, recvfrom and sendto wakeups.
         var receiveBatches: UInt64
         var transmitBatches: UInt64
         var sleeps: UInt64
+        var naps: UInt64
         var receiveWakeups: UInt64
         var transmitWakeups: UInt64
         var redirected: UInt64
@@ -78,9 +79,9 @@ extension StatusSnapshot.QueueStatus {
     var meanReceiveBatch: Double { receiveBatches == 0 ? 0 : Double(rxPackets) / Double(receiveBatches) }
     /// Frames per non-empty transmit, counted when the kernel completes them (0 before the first).
     var meanTransmitBatch: Double { transmitBatches == 0 ? 0 : Double(txPackets) / Double(transmitBatches) }
-    /// poll(), recvfrom and sendto calls of the poll thread per frame received or sent.
+    /// poll(), nanosleep, recvfrom and sendto calls of the poll thread per frame received or sent.
     var systemCallsPerFrame: Double {
         let frames = rxPackets &+ txPackets
-        return frames == 0 ? 0 : Double(sleeps &+ receiveWakeups &+ transmitWakeups) / Double(frames)
+        return frames == 0 ? 0 : Double(sleeps &+ naps &+ receiveWakeups &+ transmitWakeups) / Double(frames)
     }
 }

@@ -67,4 +67,54 @@ struct AdaptiveSpinTests {
         }
         #expect(spin.limit == AdaptiveSpin.probe)
     }
+
+    @Test("light traffic sleeps in poll(); while a stream flows it naps; a nap that finds nothing goes back to poll()")
+    func napsWhileStreaming() {
+        var spin = AdaptiveSpin(ringSize: 2048, batchSize: 64)
+        // A spell of a few frames (a ping): poll() until the next one.
+        spin.spellEnded(frames: 3)
+        _ = spin.keepSpinning(rounds: 1)
+        #expect(spin.willSleep() == .untilFrames)
+        // A spell of half a batch or more: a stream; nap instead of a wakeup per burst.
+        spin.framesArrived()
+        spin.spellEnded(frames: 64)
+        _ = spin.keepSpinning(rounds: 1)
+        #expect(spin.willSleep() == .nap(.microseconds(100)))
+        // The nap found frames (a quarter of the ring: the nap fits): nap again, as long.
+        spin.framesArrived()
+        spin.spellEnded(frames: 512)
+        _ = spin.keepSpinning(rounds: 1)
+        #expect(spin.willSleep() == .nap(.microseconds(100)))
+        // The stream stopped: the nap found nothing, so the next sleep waits for frames.
+        #expect(spin.willSleep() == .untilFrames)
+        #expect(spin.willSleep() == .untilFrames)
+    }
+
+    @Test("a nap that let half the ring or more fill halves, one under an eighth doubles, within 10 µs-1 ms")
+    func napFitsTheRing() {
+        var spin = AdaptiveSpin(ringSize: 2048, batchSize: 64)
+        spin.spellEnded(frames: 64)
+        var naps: [Duration] = []
+        // A fast stream: every nap finds a full ring, down to the shortest nap.
+        for _ in 0..<8 {
+            _ = spin.keepSpinning(rounds: 1)
+            guard case .nap(let length) = spin.willSleep() else { Issue.record("expected a nap"); return }
+            naps.append(length)
+            spin.framesArrived()
+            spin.spellEnded(frames: 2048)
+        }
+        #expect(naps.prefix(5) == [.microseconds(100), .microseconds(50), .microseconds(25), .microseconds(12.5), .microseconds(10)])
+        #expect(spin.nap == AdaptiveSpin.shortestNap)
+        // A slow stream (40 frames a nap: a stream, but under an eighth of the ring): up to 1 ms.
+        for _ in 0..<12 {
+            _ = spin.keepSpinning(rounds: 1)
+            spin.willSleep()
+            spin.framesArrived()
+            spin.spellEnded(frames: 40)
+        }
+        #expect(spin.nap == AdaptiveSpin.longestNap)
+        // Spells that were not after a nap (polling found them) leave the nap's length alone.
+        spin.spellEnded(frames: 2048)
+        #expect(spin.nap == AdaptiveSpin.longestNap)
+    }
 }
