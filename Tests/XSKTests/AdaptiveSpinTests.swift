@@ -80,9 +80,9 @@ struct AdaptiveSpinTests {
         spin.spellEnded(frames: 64)
         _ = spin.keepSpinning(rounds: 1)
         #expect(spin.willSleep() == .nap(.microseconds(100)))
-        // The nap found frames (a quarter of the ring: the nap fits): nap again, as long.
+        // The nap found frames (half the ring: the nap fits): nap again, as long.
         spin.framesArrived()
-        spin.spellEnded(frames: 512)
+        spin.spellEnded(frames: 1024)
         _ = spin.keepSpinning(rounds: 1)
         #expect(spin.willSleep() == .nap(.microseconds(100)))
         // The stream stopped: the nap found nothing, so the next sleep waits for frames.
@@ -90,7 +90,7 @@ struct AdaptiveSpinTests {
         #expect(spin.willSleep() == .untilFrames)
     }
 
-    @Test("a nap that let half the ring or more fill halves, one under an eighth doubles, within 10 µs-1 ms")
+    @Test("a nap that let three quarters of the ring or more fill halves, one under a quarter doubles, within 10 µs-1 ms")
     func napFitsTheRing() {
         var spin = AdaptiveSpin(ringSize: 2048, batchSize: 64)
         spin.spellEnded(frames: 64)
@@ -105,7 +105,7 @@ struct AdaptiveSpinTests {
         }
         #expect(naps.prefix(5) == [.microseconds(100), .microseconds(50), .microseconds(25), .microseconds(12.5), .microseconds(10)])
         #expect(spin.nap == AdaptiveSpin.shortestNap)
-        // A slow stream (40 frames a nap: a stream, but under an eighth of the ring): up to 1 ms.
+        // A slow stream (40 frames a nap: a stream, but under a quarter of the ring): up to 1 ms.
         for _ in 0..<12 {
             _ = spin.keepSpinning(rounds: 1)
             spin.willSleep()
