@@ -84,6 +84,9 @@ public struct ConfigFile: Sendable {
         guard let members = object as? [String: Any] else {
             throw ValidationError("\(name) must hold a JSON object, such as {\"interface\": \"eth0\"}")
         }
+        if let key = JSONDuplicateKeys.first(in: data) {
+            throw ValidationError("\(name) names \(quotedInput(key, limit: 80)) twice: keep one")
+        }
         let reader = Reader(name: name, members: members, known: keys)
         try reader.refuseUnknownKeys()
         var file = ConfigFile()

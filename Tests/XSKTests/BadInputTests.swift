@@ -195,6 +195,7 @@ struct BadInputTests {
             ("null", "must hold a JSON object"),
             (String(repeating: " ", count: 2 << 20) + "{}", "is larger than 1 MiB"),
             (String(repeating: "[", count: 100_000), "is not valid JSON"),
+            (#"{"interface": "x", "ring-size": 2048, "ring-size": 4096}"#, "names 'ring-size' twice: keep one"),
         ]
         for (path, fragment) in [("/dev/zero", "is larger than 1 MiB"), ("/tmp", "cannot read config file /tmp")] {
             try Self.expectRefused(Self.run(lab, ["run", "--config", path]), status: usage, saying: fragment, path, lab: lab)
