@@ -42,7 +42,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "How fill buffers are managed: fragment-cache or descriptor-slots. (default: fragment-cache)")
     var fillStrategy: XSKQueue.FillStrategy?
 
-    @Option(help: "How an idle poll thread waits: spin (always polls), poll (sleeps in poll()) or adaptive (polls while that brings frames, sleeps when it does not). (default: adaptive)")
+    @Option(help: "How an idle poll thread waits: spin (always polls), poll (sleeps in poll()) or adaptive (polls while that brings frames; otherwise sleeps in poll(), or in timed naps sized to the RX ring while a stream flows). (default: adaptive)")
     var wait: WaitMode?
 
     @Option(help: "UMEM size in MiB, shared by all queues. (default: 64)")
