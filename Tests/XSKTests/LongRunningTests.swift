@@ -1,6 +1,7 @@
 import Foundation
 import SystemCalls
 import Testing
+import TestSupport
 import VethLab
 @testable import XSK
 
@@ -16,13 +17,6 @@ enum LongTests {
 @Suite("Long runs", .serialized, Root.required, LongTests.required)
 struct LongRunningTests {
     /// Resident memory of a process, in KiB (VmRSS), or nil once it is gone.
-    static func residentKiB(_ pid: Int32) -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
-        else { return nil }
-        return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
-    }
-
     @Test("soak: traffic throughout, xskd restarted every 30 s and sent SIGHUP every 10 s; flat memory, every buffer home at each stop")
     func soak() throws {
         let lab = try VethLab()
@@ -44,9 +38,9 @@ struct LongRunningTests {
             var late = 0
             for tick in 1...3 {
                 usleep(10_000_000)
-                if tick == 1 { early = Self.residentKiB(pid) ?? 0 }
+                if tick == 1 { early = (ResidentMemory.bytes(of: pid) ?? 0) / 1024 }
                 if tick < 3 { kill(pid, SIGHUP) }
-                late = Self.residentKiB(pid) ?? 0
+                late = (ResidentMemory.bytes(of: pid) ?? 0) / 1024
             }
             #expect(daemon.terminate() == 0)
             let errors = daemon.errors.withLock { $0 }

@@ -28,7 +28,7 @@ struct QueueFaultTests {
         let fixture = try QueueFixture(poolSize: 32 << 20)
         defer { fixture.tearDown() }
         let (lab, programs, pool) = (fixture.lab, fixture.programs, fixture.pool)
-        var queue = try XSKQueue(socket: Harness.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
+        var queue = try fixture.makeQueue()
         let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
         defer { frames.deallocate() }
 
@@ -66,7 +66,7 @@ struct QueueFaultTests {
         let fixture = try QueueFixture(poolSize: 2 << 20)
         defer { fixture.tearDown() }
         let (lab, programs, pool) = (fixture.lab, fixture.programs, fixture.pool)
-        var queue = try XSKQueue(socket: Harness.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
+        var queue = try fixture.makeQueue()
         let capacity = (32768 / queue.fragmentSize) * (pool.size / 32768)
         #expect(queue.statistics.fillPosted == UInt64(capacity))
         #expect(queue.statistics.fillShortfalls > 0)
@@ -106,8 +106,8 @@ struct QueueFaultTests {
     func transmitBuffersExhausted() throws {
         let fixture = try QueueFixture(poolSize: 8 << 20)
         defer { fixture.tearDown() }
-        let (lab, programs, pool) = (fixture.lab, fixture.programs, fixture.pool)
-        var queue = try XSKQueue(socket: Harness.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
+        let (programs, pool) = (fixture.programs, fixture.pool)
+        var queue = try fixture.makeQueue()
         var taken: [Fragment] = []
         while let fragment = queue.allocateTransmitBuffer(length: 1024) {
             taken.append(fragment)
@@ -133,7 +133,7 @@ struct QueueFaultTests {
         let fixture = try QueueFixture()
         defer { fixture.tearDown() }
         let (lab, programs, pool) = (fixture.lab, fixture.programs, fixture.pool)
-        var queue = try XSKQueue(socket: Harness.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
+        var queue = try fixture.makeQueue()
         let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
         defer { frames.deallocate() }
 

@@ -2,6 +2,7 @@ import CShims
 import Foundation
 import PageFrag
 import Testing
+import TestSupport
 import VethLab
 @testable import XSK
 
@@ -110,7 +111,7 @@ struct XSKQueueTests {
         let fixture = try QueueFixture()
         defer { fixture.tearDown() }
         let (lab, programs, pool) = (fixture.lab, fixture.programs, fixture.pool)
-        var queue = try XSKQueue(socket: Self.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
+        var queue = try fixture.makeQueue()
         try Self.generate(lab, programs, count: 10, length: 64)
         let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
         defer { frames.deallocate() }
@@ -242,7 +243,7 @@ struct XSKQueueTests {
         let fixture = try QueueFixture(poolSize: 32 << 20)
         defer { fixture.tearDown() }
         let (lab, programs, pool) = (fixture.lab, fixture.programs, fixture.pool)
-        var queue = try XSKQueue(socket: Self.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
+        var queue = try fixture.makeQueue()
         let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
         defer { frames.deallocate() }
         for _ in 0..<10 {
@@ -313,7 +314,7 @@ struct XSKQueueTests {
         let fixture = try QueueFixture()
         defer { fixture.tearDown() }
         let (lab, programs, pool) = (fixture.lab, fixture.programs, fixture.pool)
-        var queue = try XSKQueue(socket: Self.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
+        var queue = try fixture.makeQueue()
         let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
         defer { frames.deallocate() }
 
@@ -365,7 +366,7 @@ struct XSKQueueTests {
         var residentAfter10 = 0
         var total = 0
         for cycle in 1...100 {
-            var queue = try XSKQueue(socket: Self.socket(lab, pool: pool, programs: programs), programs: programs, logger: TestLog.logger)
+            var queue = try fixture.makeQueue()
             let deadline = ContinuousClock.now + .milliseconds(20)
             while ContinuousClock.now < deadline {
                 let count = queue.receive(into: frames)
@@ -374,17 +375,11 @@ struct XSKQueueTests {
             }
             _ = queue.stop(programs: programs)
             try pool.verifyQuiescent()
-            if cycle == 10 { residentAfter10 = Self.residentBytes() }
+            if cycle == 10 { residentAfter10 = try #require(ResidentMemory.bytes()) }
         }
         #expect(total > 0)
-        let growth = Self.residentBytes() - residentAfter10
+        let growth = try #require(ResidentMemory.bytes()) - residentAfter10
         #expect(growth < 8 << 20, "resident memory grew by \(growth) bytes over 90 cycles")
-    }
-
-    static func residentBytes() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-        let pages = Int(text.split(separator: " ")[1]) ?? 0
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 }
 
@@ -407,6 +402,13 @@ final class QueueFixture {
             lab.destroy()
             throw error
         }
+    }
+
+    /// A socket on the device end's queue 0 over a UMEM of the pool, and its queue.
+    func makeQueue(configuration: XSKQueue.Configuration = .init()) throws -> XSKQueue {
+        try XSKQueue(
+            socket: XSKQueueTests.socket(lab, pool: pool, programs: programs), programs: programs,
+            configuration: configuration, logger: TestLog.logger)
     }
 
     func tearDown() {
