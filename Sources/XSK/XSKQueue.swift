@@ -87,7 +87,7 @@ public struct XSKQueue: ~Copyable {
     /// A raise of the frame limit waiting until every smaller fragment has come back.
     var pendingLimit: (afterReceived: UInt64, limit: Int)?
     /// Counters kept as drivers keep them, in plain memory on the poll thread.
-    public var statistics: Statistics { counters }
+    @inlinable public var statistics: Statistics { counters }
     @usableFromInline var counters = Statistics()
     let headroom: Int
     let logger: Logger
@@ -316,7 +316,9 @@ public struct XSKQueue: ~Copyable {
     }
 
     /// Whether the kernel sleeps until woken (need_wakeup) before it fills the RX ring again.
-    public var needsReceiveWakeup: Bool { socket.fill.needsWakeup }
+    /// Inlinable: read in every empty polling round, where an opaque getter made the caller
+    /// copy the whole queue (736 bytes) to pass it (measured: 6.7% of a spinning thread).
+    @inlinable public var needsReceiveWakeup: Bool { socket.fill.needsWakeup }
 
     // MARK: Waiting and wakeups (the data path's system calls, counted)
 

@@ -109,6 +109,7 @@ final class QueueWorker: @unchecked Sendable {
         var nextPublish = ContinuousClock.now
         var loops = 0
         while !stopping.load(ordering: .acquiring) {
+            var slept = false
             let count = queue.receive(into: frames)
             if count > 0 {
                 if idleRounds > 0 { spin.framesArrived() }
@@ -121,12 +122,12 @@ final class QueueWorker: @unchecked Sendable {
                     spin.spellEnded(frames: spellFrames)
                     spellFrames = 0
                 }
-                idle(&queue, rounds: idleRounds, spin: &spin)
+                slept = idle(&queue, rounds: idleRounds, spin: &spin)
             }
             loops &+= 1
-            // The clock is read once every 256 busy loops (and on every idle one), the counters
-            // published every 100 ms.
-            if loops & 255 == 0 || count == 0, ContinuousClock.now >= nextPublish {
+            // The clock is read once every 256 loops, busy or polling, and after every sleep
+            // (a sleeping thread loops slowly); the counters are published every 100 ms.
+            if loops & 255 == 0 || slept, ContinuousClock.now >= nextPublish {
                 publish(&queue)
                 nextPublish = .now + .milliseconds(100)
             }
@@ -318,22 +319,26 @@ final class QueueWorker: @unchecked Sendable {
         }
     }
 
-    private func idle(_ queue: inout XSKQueue, rounds: Int, spin: inout AdaptiveSpin) {
+    /// One empty round: poll on, or sleep. Returns whether it slept.
+    private func idle(_ queue: inout XSKQueue, rounds: Int, spin: inout AdaptiveSpin) -> Bool {
         if job == .reflect { queue.reapCompletions() }
         switch wait {
         case .spin:
             if busyPolling || queue.needsReceiveWakeup { try? queue.wakeReceive() }
+            return false
         case .poll:
             _ = try? queue.sleep(timeoutMilliseconds: 100)
+            return true
         case .adaptive:
             if spin.keepSpinning(rounds: rounds) {
                 if busyPolling || queue.needsReceiveWakeup { try? queue.wakeReceive() }
-            } else {
-                switch spin.willSleep() {
-                case .untilFrames: _ = try? queue.sleep(timeoutMilliseconds: 100)
-                case .nap(let duration): queue.nap(duration)
-                }
+                return false
             }
+            switch spin.willSleep() {
+            case .untilFrames: _ = try? queue.sleep(timeoutMilliseconds: 100)
+            case .nap(let duration): queue.nap(duration)
+            }
+            return true
         }
     }
 
