@@ -14,12 +14,6 @@ import XSK
 import Glibc
 #endif
 
-enum WaitMode: String, Sendable, CaseIterable {
-    case spin
-    case poll
-    case adaptive
-}
-
 /// The counters a worker publishes, and its stop report at the end.
 struct WorkerSnapshot: Sendable {
     var statistics = XSKQueue.Statistics()
@@ -103,26 +97,16 @@ final class QueueWorker: @unchecked Sendable {
             finish(queue)
             return
         }
-        var idleRounds = 0
-        var spellFrames = 0
-        var spin = AdaptiveSpin(ringSize: socket.rx.size, batchSize: batch)
+        var waiting = IdleWait(mode: wait, ringSize: socket.rx.size, batchSize: batch)
         var nextPublish = ContinuousClock.now
         var loops = 0
         while !stopping.load(ordering: .acquiring) {
             var slept = false
             let count = queue.receive(into: frames)
-            if count > 0 {
-                if idleRounds > 0 { spin.framesArrived() }
-                idleRounds = 0
-                spellFrames &+= count
-                process(count, &queue, frames)
+            if let action = waiting.after(frames: count) {
+                slept = idle(&queue, action)
             } else {
-                idleRounds += 1
-                if idleRounds == 1 {
-                    spin.spellEnded(frames: spellFrames)
-                    spellFrames = 0
-                }
-                slept = idle(&queue, rounds: idleRounds, spin: &spin)
+                process(count, &queue, frames)
             }
             loops &+= 1
             // The clock is read once every 256 loops, busy or polling, and after every sleep
@@ -193,47 +177,37 @@ final class QueueWorker: @unchecked Sendable {
             published.withLock { $0.failure = "\(error)" }
             return nil
         }
-        var idleRounds = 0
-        var spellFrames = 0
-        var spin = AdaptiveSpin(ringSize: socket.rx.size, batchSize: configuration.batchSize)
+        var waiting = IdleWait(mode: wait, ringSize: socket.rx.size, batchSize: configuration.batchSize)
         var nextPublish = ContinuousClock.now
+        var loops = 0
         while !stopping.load(ordering: .acquiring) {
             let forward = Self.forward(from: &queue, to: &other, frames)
             let back = Self.forward(from: &other, to: &queue, frames)
-            if forward + back == 0 {
-                idleRounds += 1
-                if idleRounds == 1 {
-                    spin.spellEnded(frames: spellFrames)
-                    spellFrames = 0
-                }
+            loops &+= 1
+            var slept = false
+            if let action = waiting.after(frames: forward + back) {
                 queue.reapCompletions()
                 other.reapCompletions()
-                let sleep: AdaptiveSpin.Sleep?
-                switch wait {
-                case .spin: sleep = nil
-                case .poll: sleep = .untilFrames
-                case .adaptive: sleep = spin.keepSpinning(rounds: idleRounds) ? nil : spin.willSleep()
-                }
-                if let sleep {
-                    // Both ports idle: sleep until either has something, or nap while streams flow.
-                    switch sleep {
-                    case .untilFrames: _ = try? queue.sleep(orUntil: other, timeoutMilliseconds: 100)
-                    case .nap(let duration): queue.nap(duration)
-                    }
-                } else {
+                switch action {
+                case .keepPolling:
                     if busyPolling || queue.needsReceiveWakeup { try? queue.wakeReceive() }
                     if busyPolling || other.needsReceiveWakeup { try? other.wakeReceive() }
+                case .sleep(.untilFrames):
+                    // Both ports idle: sleep until either has something.
+                    _ = try? queue.sleep(orUntil: other, timeoutMilliseconds: 100)
+                    slept = true
+                case .sleep(.nap(let duration)):
+                    queue.nap(duration)
+                    slept = true
                 }
-                if ContinuousClock.now >= nextPublish {
-                    publish(&queue)
-                    let peerStatistics = other.statistics
-                    published.withLock { $0.peerStatistics = peerStatistics }
-                    nextPublish = .now + .milliseconds(100)
-                }
-            } else {
-                if idleRounds > 0 { spin.framesArrived() }
-                idleRounds = 0
-                spellFrames &+= forward + back
+            }
+            // As in the single-queue loop: the clock every 256 loops, busy or not, or after a
+            // sleep (a forwarder that never idles publishes too).
+            if loops & 255 == 0 || slept, ContinuousClock.now >= nextPublish {
+                publish(&queue)
+                let peerStatistics = other.statistics
+                published.withLock { $0.peerStatistics = peerStatistics }
+                nextPublish = .now + .milliseconds(100)
             }
         }
         return other.stop(programs: peer.programs)
@@ -320,24 +294,17 @@ final class QueueWorker: @unchecked Sendable {
     }
 
     /// One empty round: poll on, or sleep. Returns whether it slept.
-    private func idle(_ queue: inout XSKQueue, rounds: Int, spin: inout AdaptiveSpin) -> Bool {
+    private func idle(_ queue: inout XSKQueue, _ action: IdleWait.Action) -> Bool {
         if job == .reflect { queue.reapCompletions() }
-        switch wait {
-        case .spin:
+        switch action {
+        case .keepPolling:
             if busyPolling || queue.needsReceiveWakeup { try? queue.wakeReceive() }
             return false
-        case .poll:
+        case .sleep(.untilFrames):
             _ = try? queue.sleep(timeoutMilliseconds: 100)
             return true
-        case .adaptive:
-            if spin.keepSpinning(rounds: rounds) {
-                if busyPolling || queue.needsReceiveWakeup { try? queue.wakeReceive() }
-                return false
-            }
-            switch spin.willSleep() {
-            case .untilFrames: _ = try? queue.sleep(timeoutMilliseconds: 100)
-            case .nap(let duration): queue.nap(duration)
-            }
+        case .sleep(.nap(let duration)):
+            queue.nap(duration)
             return true
         }
     }
