@@ -51,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "xskd-gen",
             dependencies: [
-                "XSK", "CShims",
+                "XSK", "CShims", "SystemCalls",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -6,6 +6,7 @@ import ArgumentParser
 import CShims
 import Foundation
 import Logging
+import SystemCalls
 import XSK
 
 struct Count: ParsableCommand {
@@ -70,7 +71,7 @@ struct Count: ParsableCommand {
         usleep(UInt32(duration * 1e6))
         let after = try total()
         let elapsed = clock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         let frames = after - before
         let rate = Double(frames) / seconds
         if json {

@@ -8,6 +8,7 @@ import ArgumentParser
 import CShims
 import Foundation
 import Logging
+import SystemCalls
 import XSK
 
 #if canImport(Glibc)
@@ -101,18 +102,14 @@ struct Send: ParsableCommand {
                 frame: frame, count: burst, on: target, sequenceOffset: sequenceOffset,
                 firstSequence: firstSequence + UInt64(sent), batchSize: batch)
             sent += burst
-            let rate = Double(burst) / max(Self.seconds(clock.now - runStart), 1e-6)
-            let remaining = deadline.map { Self.seconds($0 - clock.now) } ?? 1
+            let rate = Double(burst) / max((clock.now - runStart).inSeconds, 1e-6)
+            let remaining = deadline.map { ($0 - clock.now).inSeconds } ?? 1
             burst = min(limit - sent, Int(Int32.max), max(1000, Int(rate * min(1, max(remaining, 0)))))
         }
-        let seconds = Self.seconds(clock.now - start)
+        let seconds = (clock.now - start).inSeconds
         let rate: Double = Double(sent) / seconds / 1e6
         let secondsText = String(format: "%.3f", seconds)
         let rateText = String(format: "%.2f", rate)
         print("sent \(sent) frames of \(size) bytes on \(interface) in \(secondsText) s: \(rateText) Mpps")
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }

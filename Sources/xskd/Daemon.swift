@@ -258,7 +258,7 @@ final class Daemon: @unchecked Sendable {
             if let end {
                 let left = end - clock.now
                 if left <= .zero { logger.info("duration reached, stopping"); return nil }
-                timeout = min(interval, Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18)
+                timeout = min(interval, left.inSeconds)
             }
             switch events.wait(seconds: timeout) {
             case .stop:
@@ -280,7 +280,7 @@ final class Daemon: @unchecked Sendable {
             tick()
             let now = clock.now
             let elapsed = now - last
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = elapsed.inSeconds
             last = now
             guard options.statsInterval > 0 else { continue }
             for (index, worker) in workers.enumerated() {
@@ -312,7 +312,7 @@ final class Daemon: @unchecked Sendable {
             return state
         }
         let elapsed = previous.map { now - $0.at } ?? (now - started)
-        let seconds = max(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, 1e-3)
+        let seconds = max(elapsed.inSeconds, 1e-3)
         var statuses: [StatusSnapshot.QueueStatus] = []
         for (index, worker) in workers.enumerated() {
             let statistics = published[index].statistics
@@ -346,7 +346,7 @@ final class Daemon: @unchecked Sendable {
         let uptime = now - started
         return StatusSnapshot(
             interface: interface, job: job,
-            uptimeSeconds: Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18,
+            uptimeSeconds: uptime.inSeconds,
             queues: statuses, poolFreeBytes: poolCensus.freeBytes, poolTotalBytes: poolCensus.totalBytes,
             outstandingFragments: poolCensus.outstandingFragments)
     }
