@@ -10,11 +10,12 @@ enum JSONDuplicateKeys {
     /// follows its structure and leaves validation to the parser.
     static func first(in data: Data) -> String? {
         enum Container {
-            case object(keys: Set<String>, expectingKey: Bool, lastKey: String?)
+            case object(keys: Set<String>, expectingKey: Bool)
             case array
         }
         // Each open container, and the key under which it sits in its parent (for the path).
         var stack: [(container: Container, name: String?)] = []
+        // The key just read: a container that opens next is its value.
         var pendingName: String?
         let bytes = [UInt8](data)
         var index = 0
@@ -22,7 +23,7 @@ enum JSONDuplicateKeys {
             let byte = bytes[index]
             switch byte {
             case UInt8(ascii: "{"):
-                stack.append((.object(keys: [], expectingKey: true, lastKey: nil), pendingName))
+                stack.append((.object(keys: [], expectingKey: true), pendingName))
                 pendingName = nil
             case UInt8(ascii: "["):
                 stack.append((.array, pendingName))
@@ -31,23 +32,20 @@ enum JSONDuplicateKeys {
                 _ = stack.popLast()
                 pendingName = nil
             case UInt8(ascii: ","):
-                if case .object(let keys, _, _) = stack.last?.container {
-                    stack[stack.count - 1].container = .object(keys: keys, expectingKey: true, lastKey: nil)
+                if case .object(let keys, _) = stack.last?.container {
+                    stack[stack.count - 1].container = .object(keys: keys, expectingKey: true)
                 }
                 pendingName = nil
-            case UInt8(ascii: ":"):
-                if case .object(let keys, _, let lastKey) = stack.last?.container {
-                    stack[stack.count - 1].container = .object(keys: keys, expectingKey: false, lastKey: lastKey)
-                    // A container that follows is named after this key.
-                    pendingName = lastKey
-                }
             case UInt8(ascii: "\""):
                 let start = index
                 index += 1
                 while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
                     index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
                 }
-                guard case .object(var keys, true, _) = stack.last?.container else { break }
+                guard case .object(var keys, true) = stack.last?.container else {
+                    pendingName = nil  // a string value
+                    break
+                }
                 // Escapes decoded by the parser, so "\u0062atch" and "batch" are one key.
                 let token = bytes[start...min(index, bytes.count - 1)]
                 let key: String
@@ -62,7 +60,8 @@ enum JSONDuplicateKeys {
                     return path.joined(separator: ".")
                 }
                 keys.insert(key)
-                stack[stack.count - 1].container = .object(keys: keys, expectingKey: false, lastKey: key)
+                stack[stack.count - 1].container = .object(keys: keys, expectingKey: false)
+                pendingName = key
             default:
                 break
             }
