@@ -7,6 +7,8 @@ let package = Package(
         .library(name: "PageFrag", targets: ["PageFrag"]),
         .library(name: "SystemCalls", targets: ["SystemCalls"]),
         .library(name: "XSK", targets: ["XSK"]),
+        // The job API: write a `PacketJob`, and the runner puts it on an interface's queues.
+        .library(name: "XSKJobs", targets: ["XSKJobs"]),
         // The daemon's parsers of outside input, for the fuzzers under Fuzz/.
         .library(name: "DaemonInput", targets: ["DaemonInput"]),
         // Test networks for tests and benchmarks (two namespaces, one veth pair).
@@ -47,6 +49,14 @@ let package = Package(
             ],
             plugins: ["BPFObjectPlugin"]
         ),
+        // The job API and its runner: packet jobs, frames, the poll loop, set-up and drain.
+        .target(
+            name: "XSKJobs",
+            dependencies: [
+                "XSK", "PageFrag", "CShims", "SystemCalls",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The in-kernel traffic generator (XDP live frames), for tests, benchmarks and users.
         .executableTarget(
             name: "xskd-gen",
@@ -65,17 +75,26 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        // The daemon.
-        .executableTarget(
-            name: "xskd",
+        // The daemon's logic: settings to plan, the built-in jobs, the control socket, metrics,
+        // the control loop. A library, so that its logic is tested without the binary.
+        .target(
+            name: "XSKDaemon",
             dependencies: [
-                "DaemonInput", "XSK", "PageFrag", "CShims", "SystemCalls",
+                "DaemonInput", "XSK", "XSKJobs", "PageFrag", "CShims", "SystemCalls",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "FlyingFox", package: "FlyingFox"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The daemon's command line: `xskd run` and `xskd stats` over XSKDaemon.
+        .executableTarget(
+            name: "xskd",
+            dependencies: [
+                "XSKDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // Test networks: two namespaces and a veth pair, removed afterwards.
@@ -87,7 +106,7 @@ let package = Package(
         .testTarget(
             name: "XSKTests",
             dependencies: [
-                "XSK", "VethLab", "PageFrag", "CShims", "TestSupport",
+                "XSK", "XSKJobs", "VethLab", "PageFrag", "CShims", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -95,6 +114,13 @@ let package = Package(
             name: "DaemonInputTests",
             dependencies: [
                 "DaemonInput", "TestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "XSKDaemonTests",
+            dependencies: [
+                "XSKDaemon", "XSK", "XSKJobs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

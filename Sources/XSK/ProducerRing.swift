@@ -31,6 +31,12 @@ public struct ProducerRing<Slot>: @unchecked Sendable {
             start: start, count: taken)
     }
 
+    /// Free slots, up to `count` (refreshing the cached consumer index only when short).
+    @inlinable
+    public func freeSlots(upTo count: Int) -> Int {
+        min(Int(xsk_prod_nb_free(ring, UInt32(truncatingIfNeeded: count))), count)
+    }
+
     /// Publishes the first `count` slots of the batch (all of them by default) to the kernel.
     @inlinable
     public func submit(_ batch: RingBatch<Slot>, count: Int? = nil) {

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Foundation
+import XSKDaemon
 
 struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -15,7 +15,7 @@ import SystemCalls
 import Glibc
 #endif
 
-final class ControlSocket: @unchecked Sendable {
+public final class ControlSocket: @unchecked Sendable {
     static let directory = "/run/xskd"
 
     let path: String
@@ -25,7 +25,7 @@ final class ControlSocket: @unchecked Sendable {
     private let logger: Logger
     private var snapshot: (@Sendable () -> StatusSnapshot)?
 
-    static func path(for interface: String) -> String { "\(directory)/\(interface).sock" }
+    public static func path(for interface: String) -> String { "\(directory)/\(interface).sock" }
 
     init(interface: String, logger: Logger) throws(DaemonError) {
         self.logger = logger
@@ -163,7 +163,7 @@ final class ControlSocket: @unchecked Sendable {
     }
 
     /// Sends one request and reads the whole answer.
-    static func request(_ line: String, path: String) throws -> String {
+    public static func request(_ line: String, path: String) throws -> String {
         let descriptor = try connect(path: path)
         defer { Glibc.close(descriptor) }
         var bytes = Array((line + "\n").utf8)

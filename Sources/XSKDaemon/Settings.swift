@@ -7,11 +7,12 @@ import Foundation
 import Logging
 import PageFrag
 import XSK
+import XSKJobs
 
 struct Settings: Sendable {
     var interface: String
     var queues: QueueSelection
-    var job: Job
+    var job: JobKind
     var xdpMode: XDPAttachMode
     var bindMode: XSKSocket.BindMode
     var fillStrategy: XSKQueue.FillStrategy
@@ -33,7 +34,7 @@ struct Settings: Sendable {
     var statsInterval: Double
     var logLevel: Logger.Level
 
-    static func resolve(command: Run, file: ConfigFile?, requireInterface: Bool) throws -> Settings {
+    static func resolve(command: RunOptions, file: ConfigFile?, requireInterface: Bool) throws -> Settings {
         let interface = command.interface ?? file?.interface
         if requireInterface, interface == nil {
             throw ValidationError("give the interface: --interface NAME (or \"interface\" in the config file)")
@@ -41,7 +42,7 @@ struct Settings: Sendable {
         let settings = Settings(
             interface: interface ?? "",
             queues: try OptionValues.queues(command.queues ?? file?.queues ?? "0"),
-            job: try command.job ?? file?.job.map { try parse($0, "job", Job.init) } ?? .drop,
+            job: try command.job ?? file?.job.map { try parse($0, "job", JobKind.init) } ?? .drop,
             xdpMode: try command.xdpMode ?? file?.xdpMode.map { try parse($0, "xdp-mode", XDPAttachMode.init) } ?? .automatic,
             bindMode: try command.bindMode ?? file?.bindMode.map { try parse($0, "bind-mode", XSKSocket.BindMode.init) } ?? .automatic,
             fillStrategy: try command.fillStrategy
@@ -94,6 +95,12 @@ struct Settings: Sendable {
         }
         if let duration, !(duration > 0 && duration <= 31_536_000) {
             throw ValidationError("duration must be a positive number of seconds, not \(duration)")
+        }
+        // A frame the generator builds lives in one UMEM chunk until frames can span several.
+        let chunk = Int(Umem.Configuration().chunkSize)
+        if job == .generate, generate.size > chunk {
+            throw ValidationError(
+                "size \(generate.size) is more than one UMEM chunk (\(chunk) bytes): frames that span several buffers (multi-buffer) are not supported yet, so generate sends at most \(chunk) bytes")
         }
         guard statsInterval >= 0, statsInterval <= 3600 else {
             throw ValidationError("stats-interval must be 0...3600 seconds, not \(statsInterval)")

@@ -1,5 +1,5 @@
 import Testing
-@testable import PageFrag
+@testable import XSK
 
 @Suite("FragmentBitmap")
 struct FragmentBitmapTests {

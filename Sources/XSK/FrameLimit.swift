@@ -1,0 +1,99 @@
+// The longest frame a queue takes, and how it follows the interface's MTU. Our XDP program
+// leaves longer frames to the kernel (a frame must fit the fill buffer the kernel copies it
+// into), so the limit and the fill buffer size always move together:
+// - lowered at once: every buffer already posted is at least as large as the new limit needs;
+// - raised only once every smaller buffer already posted has been used, since the kernel fills
+//   buffers in the order they were posted and a longer frame would overrun an old one;
+// - never past what the fill source can give (descriptor slots are fixed half pages).
+
+/// A queue's frame limit and fill buffer size, from the MTU.
+public struct FrameLimit: Sendable, Equatable {
+    /// The MTU the sizes are for.
+    public private(set) var mtu: Int
+    /// Bytes of each fill buffer: XDP headroom + UMEM headroom + the longest frame.
+    public private(set) var fragmentSize: Int
+    /// The frame limit the XDP program applies now.
+    public private(set) var frameLimit: Int
+    /// A raise waiting until `afterReceived` frames have been received.
+    public private(set) var pendingRaise: (afterReceived: UInt64, limit: Int)?
+    let headroom: Int
+    let alignment: Int
+    /// The largest fill buffer the fill source can give.
+    let maximumFragmentSize: Int
+    /// False when the fill buffers cannot grow or shrink (fixed-size slots).
+    let resizable: Bool
+
+    /// The kernel leaves this much in front of every frame it copies into a buffer.
+    public static let xdpHeadroom = 256
+
+    public init(mtu: Int, headroom: Int, alignment: Int, maximumFragmentSize: Int, resizable: Bool) {
+        self.mtu = mtu
+        self.headroom = headroom
+        self.alignment = alignment
+        self.maximumFragmentSize = maximumFragmentSize
+        self.resizable = resizable
+        fragmentSize = resizable
+            ? Self.fragmentSize(mtu: mtu, headroom: headroom, alignment: alignment, chunkSize: maximumFragmentSize)
+            : maximumFragmentSize
+        frameLimit = fragmentSize - Self.xdpHeadroom - headroom
+    }
+
+    public static func == (lhs: FrameLimit, rhs: FrameLimit) -> Bool {
+        lhs.mtu == rhs.mtu && lhs.fragmentSize == rhs.fragmentSize && lhs.frameLimit == rhs.frameLimit
+            && lhs.pendingRaise?.afterReceived == rhs.pendingRaise?.afterReceived
+            && lhs.pendingRaise?.limit == rhs.pendingRaise?.limit
+    }
+
+    /// The fill fragment size for a link MTU: room for the kernel's 256-byte XDP headroom, the
+    /// UMEM headroom, and the longest frame (MTU + Ethernet header + one VLAN tag), rounded up
+    /// to the alignment, and never more than the chunk the kernel assumes.
+    public static func fragmentSize(mtu: Int, headroom: Int, alignment: Int, chunkSize: Int) -> Int {
+        let needed = xdpHeadroom + headroom + mtu + 14 + 4
+        let rounded = (needed + alignment - 1) / alignment * alignment
+        return min(rounded, chunkSize)
+    }
+
+    /// What a change of MTU asks of the queue.
+    public enum Change: Sendable, Equatable {
+        /// Set the program's frame limit to this now (the buffer size changed with it).
+        case limitNow(Int)
+        /// Buffers grow from now on; the limit follows once the smaller ones are used.
+        case raiseLater(Int)
+        /// Nothing can change: the fill buffers are fixed (the limit stays, frames longer
+        /// than it stay with the kernel).
+        case fixed
+    }
+
+    /// Follows the MTU `current`; `fillPosted` is how many buffers were posted so far. Nil when
+    /// nothing changed.
+    public mutating func follow(mtu current: Int, fillPosted: UInt64) -> Change? {
+        guard current != mtu else { return nil }
+        mtu = current
+        guard resizable else { return .fixed }
+        let newSize = Self.fragmentSize(mtu: current, headroom: headroom, alignment: alignment, chunkSize: maximumFragmentSize)
+        let newLimit = newSize - Self.xdpHeadroom - headroom
+        fragmentSize = newSize
+        if newLimit <= frameLimit {
+            frameLimit = newLimit
+            pendingRaise = nil
+            return .limitNow(newLimit)
+        }
+        pendingRaise = (fillPosted, newLimit)
+        return .raiseLater(newLimit)
+    }
+
+    /// The pending raise, once `received` frames have arrived: every smaller buffer is used.
+    @inlinable
+    public func raiseIsDue(received: UInt64) -> Bool {
+        guard let pendingRaise else { return false }
+        return received >= pendingRaise.afterReceived
+    }
+
+    /// Takes the pending raise (returned: the new limit).
+    public mutating func applyRaise() -> Int? {
+        guard let pendingRaise else { return nil }
+        self.pendingRaise = nil
+        frameLimit = pendingRaise.limit
+        return frameLimit
+    }
+}

@@ -1,0 +1,45 @@
+// Where one queue's buffers are at one moment: in the fill ring, with the kernel to receive
+// into, with the application, in the TX ring, with the kernel to send. Ring indices are
+// snapshots; the census is for reports and tests, never the per-packet path.
+
+import PageFrag
+
+/// Where one queue's buffers are, at one moment (ring indices are snapshots).
+public struct QueueCensus: Sendable, Equatable {
+    /// Posted to the fill ring, not yet taken by the kernel.
+    public var inFillRing: Int
+    /// Taken by the kernel to receive into, not yet in the RX ring.
+    public var withKernelForReceive: Int
+    /// Received and not yet released or forwarded.
+    public var inApplication: Int
+    /// In the TX ring, not yet taken by the kernel.
+    public var inTransmitRing: Int
+    /// Taken by the kernel to send, not yet completed.
+    public var withKernelForTransmit: Int
+    public var fillCachePage: Page?
+    public var transmitCachePage: Page?
+    public var cacheStatistics: PageFragCache.Statistics
+    /// Descriptor-level page reuse, with `.descriptorSlots`.
+    public var slotStatistics: RxBufferSlots.Statistics?
+}
+
+extension XSKQueue {
+    /// Where this queue's buffers are now. (Mutating only because reading through an optional
+    /// non-copyable value needs exclusive access in Swift today.)
+    public var census: QueueCensus {
+        mutating get {
+            let fillRing = socket.fill.pending
+            let txRing = socket.tx.pending
+            return QueueCensus(
+                inFillRing: fillRing,
+                withKernelForReceive: max(0, ledger.receiveOutstanding - fillRing),
+                inApplication: Int(counters.rxPackets &- counters.released &- counters.forwarded),
+                inTransmitRing: txRing,
+                withKernelForTransmit: max(0, ledger.transmitOutstanding - txRing),
+                fillCachePage: fill.currentPage,
+                transmitCachePage: transmitCache.currentPage,
+                cacheStatistics: fill.cacheStatistics,
+                slotStatistics: fill.slotStatistics)
+        }
+    }
+}

@@ -1,0 +1,50 @@
+// A queue's counters, kept as drivers keep them: plain integers in the poll thread's memory,
+// one increment per call (never per frame where a batch total will do), read by whoever the
+// poll thread publishes them to.
+
+extension XSKQueue {
+    /// Counters kept as drivers keep them, in plain memory on the poll thread.
+    public struct Statistics: Sendable, Equatable {
+        public var rxPackets: UInt64 = 0
+        public var rxBytes: UInt64 = 0
+        /// Frames the kernel completed (sent).
+        public var txPackets: UInt64 = 0
+        /// Bytes queued for transmit (the completion ring names buffers, not lengths).
+        public var txBytes: UInt64 = 0
+        /// Fragments posted to the fill ring, ever.
+        public var fillPosted: UInt64 = 0
+        /// Times a refill found no fragment to post (the pool ran dry).
+        public var fillShortfalls: UInt64 = 0
+        /// Times a receive found the fill ring empty (the kernel had nothing to receive into).
+        public var fillRingEmptyEvents: UInt64 = 0
+        /// Frames given back by the application.
+        public var released: UInt64 = 0
+        /// Frames the application handed to a TX ring (this queue's or another's).
+        public var forwarded: UInt64 = 0
+        public var txSubmitted: UInt64 = 0
+        public var completions: UInt64 = 0
+        /// RX or completion addresses that were not buffers this queue gave the kernel:
+        /// counted and skipped, never followed.
+        public var invalidAddresses: UInt64 = 0
+        /// RX descriptors for our buffers whose length runs past the buffer: counted, the frame
+        /// skipped, the buffer taken back.
+        public var invalidLengths: UInt64 = 0
+        /// Times the application asked for a TX buffer and the pool had none.
+        public var transmitAllocationFailures: UInt64 = 0
+        /// Frames the application asked to send that the TX ring could not take, even after
+        /// completions were reaped: given back, not sent.
+        public var transmitRingFullDrops: UInt64 = 0
+        /// Receives that took at least one frame: rxPackets / receiveBatches is the mean RX batch.
+        public var receiveBatches: UInt64 = 0
+        /// Transmits that queued at least one frame: txSubmitted / transmitBatches is the mean TX batch.
+        public var transmitBatches: UInt64 = 0
+        /// The data path's system calls, each counted where it is made: poll() sleeps, RX
+        /// wakeups (recvfrom), TX wakeups (sendto). Per frame, they say what the rings cost.
+        public var sleeps: UInt64 = 0
+        /// Timed naps (nanosleep) of the adaptive wait while a stream flows.
+        public var naps: UInt64 = 0
+        public var receiveWakeups: UInt64 = 0
+        public var transmitWakeups: UInt64 = 0
+        public init() {}
+    }
+}

@@ -1,0 +1,290 @@
+// The daemon's life: check the machine, set up the program, UMEM, sockets and poll threads,
+// report while running, and take everything down again in order, proving at the end that
+// every buffer came home.
+
+import CShims
+import DaemonInput
+import Foundation
+import Logging
+import PageFrag
+import SystemCalls
+import XSK
+import XSKJobs
+
+struct DaemonError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+final class Daemon: @unchecked Sendable {
+    // Unchecked: its state is set in init and only read; run() is called once, on one thread.
+    let options: Settings
+    let configPath: String?
+    let logger: Logger
+
+    init(settings: Settings, configPath: String?, logger: Logger) {
+        self.options = settings
+        self.configPath = configPath
+        self.logger = logger
+    }
+
+    func run(events: DaemonEvents) throws(DaemonError) {
+        guard geteuid() == 0 else {
+            throw DaemonError("xskd needs root (or CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_PERFMON and CAP_IPC_LOCK)")
+        }
+        let names = [options.interface] + (options.job == .forward ? options.forwardTo.map { [$0] } ?? [] : [])
+        let facts = try MachineFacts.read(interfaces: names)
+        let plan = try RunPlan.make(options, facts: facts)
+        // Before anything is attached: a second xskd on this interface stops here.
+        let control = try ControlSocket(interface: plan.interface, logger: logger)
+        defer { control.close() }
+        raiseMemoryLockLimit()
+
+        let runner: JobRunner
+        do {
+            runner = try JobRunner(configuration: plan, logger: logger)
+        } catch {
+            throw DaemonError("\(error)")
+        }
+        switch options.job {
+        case .drop: runner.start { _ in DropJob() }
+        case .reflect: runner.start { _ in ReflectJob() }
+        case .forward: runner.start { _ in ForwardJob() }
+        case .generate:
+            let generate = options.generate
+            runner.start { _ in GenerateJob(generate) }
+        }
+        let started = ContinuousClock.now
+        let job = options.job.rawValue
+        let interface = plan.interface
+        let rates = RateBaseline()
+        control.start { StatusSnapshot(interface: interface, job: job, started: started, runner: runner, rates: rates) }
+        var metrics: MetricsServer?
+        if let address = options.metrics {
+            do {
+                let server = try MetricsServer(address: address.address, port: address.port, interface: interface, logger: logger)
+                try server.waitUntilListening()
+                metrics = server
+            } catch {
+                logger.error("metrics unavailable", metadata: ["error": "\(error)"])
+                _ = runner.stop()
+                throw DaemonError("cannot serve metrics on \(address.address):\(address.port): \(error)")
+            }
+        }
+        logger.info(
+            "xskd running",
+            metadata: [
+                "interface": "\(interface)", "queues": "\(plan.queues)", "job": "\(options.job)",
+                "mode": "\(runner.attachMode)", "bind": "\(runner.bindMode.description)",
+                "fill": "\(options.fillStrategy.rawValue)",
+            ])
+
+        // Metrics keep their own rate baseline (the stats socket's belongs to its clients).
+        let metricsRates = RateBaseline()
+        var watch = facts.interfaces.compactMap { try? NetworkInterface(named: $0.name) }.map(InterfaceWatch.init)
+        let lost = waitForStop(events: events, runner: runner, watch: &watch) {
+            metrics?.update(StatusSnapshot(interface: interface, job: job, started: started, runner: runner, rates: metricsRates))
+        }
+        metrics?.stop()
+
+        // Teardown: stop answering, stop the threads (each stops its queues and gives its
+        // buffers back), detach the programs, then prove the pool quiescent.
+        control.close()
+        let drain = runner.stop()
+        for (index, report) in drain.reports.enumerated() {
+            output("stopped \(report)")
+            if let kernel = drain.kernel[index] { output("  kernel: \(kernel)") }
+        }
+        output("\(drain)")
+        if let leak = drain.leak { throw DaemonError("buffers still out at exit: \(leak.census)") }
+        if let lost { throw DaemonError("interface \(lost) disappeared while xskd ran (deleted or moved to another namespace)") }
+        if !drain.failures.isEmpty { throw DaemonError("queue failures: \(drain.failures.joined(separator: "; "))") }
+    }
+
+    /// What the control loop knows of an interface it runs on, to report changes once.
+    struct InterfaceWatch {
+        let interface: NetworkInterface
+        var up = true
+        init(_ interface: NetworkInterface) { self.interface = interface }
+    }
+
+    /// Follows the interfaces between statistics lines: a link that goes down or comes back is
+    /// logged once per change (the sockets stay bound and traffic resumes by itself); an
+    /// interface that is gone, or whose name now belongs to another index, is returned.
+    private func checkInterfaces(_ watch: inout [InterfaceWatch]) -> String? {
+        for index in watch.indices {
+            let interface = watch[index].interface
+            guard if_nametoindex(interface.name) == interface.index else { return interface.name }
+            let up = Self.isRunning(interface)
+            if up != watch[index].up {
+                watch[index].up = up
+                if up {
+                    logger.notice("link up again; traffic resumes on the same sockets", metadata: ["interface": "\(interface)"])
+                } else {
+                    logger.warning("link down; the sockets stay bound until it comes back", metadata: ["interface": "\(interface)"])
+                }
+            }
+        }
+        return nil
+    }
+
+    /// Reports every `statsInterval` until SIGINT, SIGTERM, the end of `duration`, every
+    /// queue's job finishing, or an interface that disappears (returned).
+    private func waitForStop(events: DaemonEvents, runner: JobRunner, watch: inout [InterfaceWatch], tick: () -> Void) -> String? {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let end = options.duration.map { start + .milliseconds(Int($0 * 1000)) }
+        let interval = options.statsInterval > 0 ? options.statsInterval : 1
+        var previous: [XSKQueue.Statistics] = []
+        var last = clock.now
+        while true {
+            var timeout = interval
+            if let end {
+                let left = end - clock.now
+                if left <= .zero { logger.info("duration reached, stopping"); return nil }
+                timeout = min(interval, left.inSeconds)
+            }
+            switch events.wait(seconds: timeout) {
+            case .stop:
+                logger.info("graceful shutdown requested, stopping")
+                return nil
+            case .reload:
+                reloadFilter(runner.programs)
+            case .timeout:
+                break
+            }
+            if !runner.failures.isEmpty {
+                logger.error("a queue failed, stopping")
+                return nil
+            }
+            if let lost = checkInterfaces(&watch) {
+                logger.error("interface disappeared, stopping", metadata: ["interface": "\(lost)"])
+                return lost
+            }
+            tick()
+            let now = clock.now
+            let seconds = (now - last).inSeconds
+            last = now
+            guard options.statsInterval > 0 else { continue }
+            let samples = runner.samples().filter { $0.interface == options.interface }
+            if previous.count != samples.count { previous = samples.map { _ in XSKQueue.Statistics() } }
+            for (index, sample) in samples.enumerated() {
+                let current = sample.statistics
+                let rxRate = Double(current.rxPackets &- previous[index].rxPackets) / seconds / 1e6
+                let txRate = Double(current.txPackets &- previous[index].txPackets) / seconds / 1e6
+                previous[index] = current
+                output(String(
+                    format: "queue %u: rx %.3f Mpps (%llu), tx %.3f Mpps (%llu), fill shortfalls %llu, invalid %llu | xdp redirected %llu, passed %llu",
+                    sample.queue, rxRate, current.rxPackets, txRate, current.txPackets, current.fillShortfalls,
+                    current.invalidAddresses &+ current.invalidLengths, sample.program.redirected, sample.program.passed))
+            }
+        }
+    }
+
+    /// SIGHUP: re-reads the config file's filter and applies it; the sockets stay as they are.
+    /// A file that no longer parses changes nothing, and says why.
+    private func reloadFilter(_ programs: [XDPPrograms]) {
+        guard let configPath else {
+            logger.notice("SIGHUP: no config file to reload; the filter stays as it is")
+            return
+        }
+        do {
+            let file = try ConfigFile.load(path: configPath)
+            let filter = try OptionValues.filter(
+                ethertype: file.filter?.ethertype, ipProtocol: file.filter?.ipProtocol, ports: file.filter?.ports)
+            for program in programs { try program.setFilter(filter) }
+            logger.notice("SIGHUP: filter reloaded", metadata: ["filter": "\(filter)", "config": "\(configPath)"])
+        } catch {
+            logger.error("SIGHUP: reload failed; the filter stays as it is", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// UMEM registration pins memory. Root has CAP_IPC_LOCK, which registration honours even
+    /// when raising RLIMIT_MEMLOCK is refused, so a refusal here is only a warning.
+    private func raiseMemoryLockLimit() {
+        let result = cshims_raise_memlock_limit()
+        if result != 0 {
+            logger.warning(
+                "cannot raise RLIMIT_MEMLOCK; relying on CAP_IPC_LOCK for UMEM registration",
+                metadata: ["errno": "\(SystemCallError.name(ofErrno: -result))"])
+        }
+    }
+
+    static func isUp(_ interface: NetworkInterface) -> Bool {
+        flags(interface).map { $0 & Int32(IFF_UP) != 0 } ?? true
+    }
+
+    /// Administratively up and with a carrier (a veth whose peer is down has none).
+    static func isRunning(_ interface: NetworkInterface) -> Bool {
+        flags(interface).map { $0 & Int32(IFF_UP) != 0 && $0 & Int32(IFF_RUNNING) != 0 } ?? true
+    }
+
+    private static func flags(_ interface: NetworkInterface) -> Int32? {
+        let descriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var request = ifreq()
+        withUnsafeMutableBytes(of: &request.ifr_ifrn.ifrn_name) { bytes in
+            for (index, byte) in interface.name.utf8.enumerated() { bytes[index] = byte }
+        }
+        guard ioctl(descriptor, UInt(SIOCGIFFLAGS), &request) == 0 else { return nil }
+        return Int32(request.ifr_ifru.ifru_flags)
+    }
+
+    /// MemAvailable plus free 2 MiB hugepages, in MiB, from /proc/meminfo (nil if unreadable).
+    static func availableMemoryMiB() -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
+        var fields: [String: Int] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(whereSeparator: { $0 == ":" || $0 == " " })
+            if parts.count >= 2, let value = Int(parts[1]) { fields[String(parts[0])] = value }
+        }
+        guard let available = fields["MemAvailable"] else { return nil }
+        let huge = (fields["HugePages_Free"] ?? 0) * (fields["Hugepagesize"] ?? 0)
+        return (available + huge) >> 10
+    }
+
+    /// RX queues of the interface, from sysfs (nil when sysfs does not show it).
+    static func receiveQueueCount(_ interface: NetworkInterface) -> Int? {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net/\(interface.name)/queues") else {
+            return nil
+        }
+        let count = entries.filter { $0.hasPrefix("rx-") }.count
+        return count > 0 ? count : nil
+    }
+}
+
+/// A line on standard output, written at once (a pipe would otherwise buffer it until exit).
+func output(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// What the service lifecycle asks of the daemon's control loop: stop (SIGTERM, SIGINT) or
+/// reload the filter (SIGHUP). The loop waits on it between statistics lines.
+final class DaemonEvents: @unchecked Sendable {
+    enum Event { case stop, reload, timeout }
+    private let state = LockedValue((stop: false, reload: false))
+    private let wakeup = DispatchSemaphore(value: 0)
+
+    func requestStop() {
+        state.withLock { $0.stop = true }
+        wakeup.signal()
+    }
+
+    func requestReload() {
+        state.withLock { $0.reload = true }
+        wakeup.signal()
+    }
+
+    func wait(seconds: Double) -> Event {
+        _ = wakeup.wait(timeout: .now() + seconds)
+        return state.withLock { state -> Event in
+            if state.stop { return .stop }
+            if state.reload {
+                state.reload = false
+                return .reload
+            }
+            return .timeout
+        }
+    }
+}

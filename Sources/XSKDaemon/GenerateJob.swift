@@ -1,0 +1,93 @@
+// The generate job: frames built in TX buffers from a template, each stamped with its
+// sequence number, as fast as the TX ring takes them or paced to a rate, up to a count. It
+// never builds more than the ring can take, so no numbered frame is dropped on the way out.
+
+import XSKJobs
+
+/// What the generate job sends.
+struct GenerateOptions: Sendable {
+    /// Frame length in bytes.
+    var size = 64
+    /// Frames per second per queue; 0 sends as fast as the ring takes them.
+    var rate: Double = 0
+    /// Frames per queue; nil sends until stopped.
+    var count: Int?
+    /// Destination MAC address.
+    var destination: [UInt8] = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]
+
+    /// Raw Ethernet with the IEEE local experimental ethertype, a locally administered source
+    /// address, the 64-bit little-endian sequence number right after the header.
+    func template() -> [UInt8] {
+        var frame = [UInt8](repeating: 0, count: size)
+        frame.replaceSubrange(0..<6, with: destination)
+        frame.replaceSubrange(6..<12, with: [0x02, 0x78, 0x73, 0x6B, 0x64, 0x02])
+        frame[12] = 0x88
+        frame[13] = 0xB5
+        for index in 22..<size { frame[index] = UInt8(truncatingIfNeeded: index) }
+        return frame
+    }
+}
+
+/// Sends sequence-numbered frames.
+struct GenerateJob: PacketJob {
+    let template: UnsafeMutableRawBufferPointer
+    let limit: UInt64
+    let interval: Duration?
+    let clock = ContinuousClock()
+    var due: ContinuousClock.Instant
+    var sequence: UInt64 = 0
+
+    init(_ options: GenerateOptions) {
+        let bytes = options.template()
+        template = .allocate(byteCount: bytes.count, alignment: 64)
+        template.copyBytes(from: bytes)
+        limit = options.count.map(UInt64.init) ?? .max
+        interval = options.rate > 0 ? .nanoseconds(Int64(1e9 / options.rate)) : nil
+        due = clock.now
+    }
+
+    mutating func receive(_ frames: inout ReceivedBatch, context: inout JobContext) {
+        // The generator keeps nothing it receives; the batch's frames are released.
+    }
+
+    mutating func produce(context: inout JobContext) -> Int {
+        guard sequence < limit else {
+            context.finish()
+            return 0
+        }
+        let space = context.transmitSpace()
+        if space == 0 {
+            // The ring is full: come back soon, after completions have made room.
+            context.wake(after: .microseconds(50))
+            return 0
+        }
+        var allowed = min(space, Int(clamping: limit &- sequence))
+        if let interval {
+            let now = clock.now
+            if now < due {
+                context.wake(after: due - now)
+                return 0
+            }
+            // Frames due since the last batch, at most one ring's worth at a time.
+            let late = (now - due) / interval
+            allowed = min(allowed, Int(late) + 1)
+            due += interval * allowed
+        }
+        var built = 0
+        while built < allowed, var frame = context.makeFrame(length: template.count) {
+            let number = sequence &+ UInt64(built)
+            frame.withUnsafeMutableBytes { bytes in
+                bytes.copyMemory(from: UnsafeRawBufferPointer(template))
+                bytes.storeBytes(of: number.littleEndian, toByteOffset: 14, as: UInt64.self)
+            }
+            context.transmit(frame)
+            built += 1
+        }
+        sequence &+= UInt64(built)
+        return built
+    }
+
+    mutating func stop(context: inout JobContext) {
+        template.deallocate()
+    }
+}

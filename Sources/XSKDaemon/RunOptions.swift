@@ -1,0 +1,107 @@
+// The options of `xskd run`, as the command line gives them (each also a config file key):
+// parsed here, resolved over the config file and the defaults by `Settings`.
+
+import ArgumentParser
+import Logging
+import PageFrag
+import XSK
+import XSKJobs
+
+public struct RunOptions: ParsableArguments {
+    @Option(help: "A JSON file with any of the options below (keys as the long option names, the filter as an object: {\"filter\": {\"ethertype\": \"0x0800\", \"ip-protocol\": 17, \"ports\": \"9000-9100\"}}). The command line overrides the file; SIGHUP re-reads its filter.")
+    public var config: String?
+
+    @Option(name: .shortAndLong, help: "Interface to run on.")
+    public var interface: String?
+
+    @Option(name: .shortAndLong, help: "Queues: a comma-separated list (0,1) or 'all'. (default: 0)")
+    public var queues: String?
+
+    @Option(name: .shortAndLong, help: "The job: \(JobKind.allCases.map(\.rawValue).joined(separator: ", ")). (default: drop)")
+    public var job: JobKind?
+
+    @Option(help: "XDP attach mode: native, skb or auto. (default: auto)")
+    public var xdpMode: XDPAttachMode?
+
+    @Option(help: "Socket bind mode: auto (zero-copy if the driver has it), copy or zero-copy. (default: auto)")
+    public var bindMode: XSKSocket.BindMode?
+
+    @Option(help: "How fill buffers are managed: fragment-cache or descriptor-slots. (default: fragment-cache)")
+    public var fillStrategy: XSKQueue.FillStrategy?
+
+    @Option(help: "How an idle poll thread waits: spin (always polls), poll (sleeps in poll()) or adaptive (polls while that brings frames; otherwise sleeps in poll(), or in timed naps sized to the RX ring while a stream flows). (default: adaptive)")
+    public var wait: WaitMode?
+
+    @Option(help: "UMEM size in MiB, shared by all queues. (default: 64)")
+    public var umemSize: Int?
+
+    @Option(help: "2 MiB hugepages for the UMEM: auto, on or off. (default: auto)")
+    public var hugepages: PagePool.Backing?
+
+    @Option(help: "Descriptors per ring operation. (default: 64)")
+    public var batch: Int?
+
+    @Option(help: "RX and TX ring size, a power of two. (default: 2048)")
+    public var ringSize: UInt32?
+
+    @Option(help: "Fill and completion ring size, a power of two. (default: 4096)")
+    public var fillSize: UInt32?
+
+    @Option(help: "Busy polling: MICROSECONDS or MICROSECONDS:BUDGET (SO_BUSY_POLL, SO_PREFER_BUSY_POLL, SO_BUSY_POLL_BUDGET). (default: off)")
+    public var busyPoll: String?
+
+    @Option(help: "Size fill buffers for this MTU instead of the interface's (and follow no MTU change).")
+    public var fragmentMTU: Int?
+
+    @Option(help: "Pin the poll threads to these CPUs, one per queue in order (comma-separated).")
+    public var cpus: String?
+
+    @Option(help: "Only frames of this ethertype (e.g. 0x0800) go to xskd.")
+    public var filterEthertype: String?
+
+    @Option(help: "Only frames of this IP protocol (e.g. 17 for UDP) go to xskd.")
+    public var filterIPProtocol: UInt8?
+
+    @Option(help: "Only UDP/TCP frames to these destination ports (9000 or 9000-9100) go to xskd.")
+    public var filterPorts: String?
+
+    @Option(help: "forward: the second interface; frames cross between --interface and it, both ways.")
+    public var to: String?
+
+    @Option(help: "generate: frame length in bytes, 60...9000. (default: 64)")
+    public var size: Int?
+
+    @Option(help: "generate: frames per second per queue, 0 for as fast as possible. (default: 0)")
+    public var rate: Double?
+
+    @Option(help: "generate: frames to send per queue. (default: until stopped)")
+    public var count: Int?
+
+    @Option(help: "generate: destination MAC address. (default: ff:ff:ff:ff:ff:ff)")
+    public var destinationMAC: String?
+
+    @Option(help: "Serve Prometheus metrics at http://ADDRESS:PORT/metrics; a bare PORT means 127.0.0.1. (default: off)")
+    public var metrics: String?
+
+    @Flag(help: "Replace an XDP program that is not xskd's.")
+    public var force = false
+
+    @Option(help: "Stop by itself after this many seconds.")
+    public var duration: Double?
+
+    @Option(help: "Seconds between statistics lines, 0 for none. (default: 1)")
+    public var statsInterval: Double?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. (default: info)")
+    public var logLevel: Logger.Level?
+
+    public init() {}
+}
+
+extension JobKind: ExpressibleByArgument {}
+extension WaitMode: ExpressibleByArgument {}
+extension XDPAttachMode: ExpressibleByArgument {}
+extension XSKSocket.BindMode: ExpressibleByArgument {}
+extension FillStrategy: ExpressibleByArgument {}
+extension PagePool.Backing: ExpressibleByArgument {}
+extension Logger.Level: @retroactive ExpressibleByArgument {}

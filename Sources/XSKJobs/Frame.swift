@@ -1,0 +1,121 @@
+// A frame as a job holds it: one buffer of the shared UMEM, either received on one of the
+// job's ports or taken from a port's TX cache to build a frame in. Its bytes are the job's to
+// read and write for as long as it holds the frame.
+//
+// Ownership rule: a `Frame` is non-copyable and every way of giving it up consumes it
+// (`JobContext.release`, `transmit`, `forward`, `keep`), so using a frame after giving it up, or
+// giving it up twice, does not compile. Swift cannot make a value *must* be consumed, so a
+// frame that is simply dropped traps in debug builds (its deinit); in release builds it stays
+// counted with the application (`QueueCensus.inApplication`) and comes home at the stop.
+
+import PageFrag
+import XSK
+
+/// One frame buffer held by a job: received, or built for transmit.
+@frozen
+public struct Frame: ~Copyable {
+    @usableFromInline var descriptor: ReceivedFrame
+    @usableFromInline let data: UnsafeMutableRawPointer
+    /// Bytes the buffer holds from the frame's first byte on.
+    @usableFromInline let capacity: Int
+    /// The port the frame arrived on (for a frame being built: whose TX cache it came from).
+    public let port: Int
+    /// Received (goes back to its port's fill source) or built (goes back to a TX cache).
+    @usableFromInline let wasReceived: Bool
+
+    @inlinable
+    init(descriptor: ReceivedFrame, base: UnsafeMutableRawPointer, port: Int, wasReceived: Bool) {
+        self.descriptor = descriptor
+        let offset = descriptor.dataOffset
+        data = base + Int(truncatingIfNeeded: offset)
+        capacity = Int(truncatingIfNeeded: descriptor.fragment.offset &+ UInt64(descriptor.fragment.length) &- offset)
+        self.port = port
+        self.wasReceived = wasReceived
+    }
+
+    deinit {
+        assertionFailure("a Frame was dropped: give it back with release, transmit, forward or keep")
+    }
+
+    /// The frame's length in bytes. A job may shorten or lengthen it (up to `capacity`) before
+    /// it transmits the frame.
+    @inlinable
+    public var length: Int {
+        get { Int(descriptor.length) }
+        set {
+            precondition(newValue >= 0 && newValue <= capacity, "length \(newValue) outside the buffer's 0...\(capacity)")
+            descriptor.length = UInt32(truncatingIfNeeded: newValue)
+        }
+    }
+
+    /// The most bytes this frame's buffer can hold.
+    @inlinable public var bufferCapacity: Int { capacity }
+
+    /// The frame's bytes, read-only, for the duration of `body`.
+    @inlinable
+    public borrowing func withBytes<Result, Failure: Error>(_ body: (RawSpan) throws(Failure) -> Result) throws(Failure) -> Result {
+        try body(RawSpan(_unsafeStart: UnsafeRawPointer(data), byteCount: Int(descriptor.length)))
+    }
+
+    /// The frame's bytes, writable, for the duration of `body` (bounds-checked).
+    @inlinable
+    public mutating func withMutableBytes<Result, Failure: Error>(
+        _ body: (inout MutableRawSpan) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        var span = MutableRawSpan(_unsafeStart: data, byteCount: Int(descriptor.length))
+        return try body(&span)
+    }
+
+    /// The frame's bytes as an unchecked buffer, for the duration of `body`: for loops that
+    /// want no bounds check per access. Do not let the pointer escape.
+    @inlinable
+    public mutating func withUnsafeMutableBytes<Result, Failure: Error>(
+        _ body: (UnsafeMutableRawBufferPointer) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        try body(UnsafeMutableRawBufferPointer(start: data, count: Int(descriptor.length)))
+    }
+
+    /// Copies the frame's bytes out (for keeping beyond the frame, or for a test).
+    public borrowing func copyBytes() -> [UInt8] {
+        Array(UnsafeRawBufferPointer(start: UnsafeRawPointer(data), count: Int(descriptor.length)))
+    }
+
+    /// Ends the frame without its deinit: the caller takes over its buffer.
+    @inlinable
+    consuming func take() -> (descriptor: ReceivedFrame, port: Int, wasReceived: Bool) {
+        let taken = (descriptor, port, wasReceived)
+        discard self
+        return taken
+    }
+}
+
+/// A frame a job keeps beyond the call that gave it (for reassembly, reordering, a delay
+/// line): a plain value to store anywhere, given back later through `JobContext.release(_:)`
+/// or `transmit(_:on:)`. The frame still counts as with the application until then. Giving
+/// a kept frame back twice traps in debug builds (the pool's fragment tracker).
+@frozen
+public struct KeptFrame: Sendable, Hashable {
+    @usableFromInline let address: UInt64
+    @usableFromInline let fragmentOffset: UInt64
+    @usableFromInline let fragmentLength: UInt32
+    /// The frame's length in bytes.
+    public let length: UInt32
+    /// The port it arrived on (or whose TX cache it came from).
+    public let port: Int
+    @usableFromInline let wasReceived: Bool
+
+    @inlinable
+    init(_ descriptor: ReceivedFrame, port: Int, wasReceived: Bool) {
+        address = descriptor.address
+        fragmentOffset = descriptor.fragment.offset
+        fragmentLength = descriptor.fragment.length
+        length = descriptor.length
+        self.port = port
+        self.wasReceived = wasReceived
+    }
+
+    @inlinable
+    var descriptor: ReceivedFrame {
+        ReceivedFrame(fragment: Fragment(offset: fragmentOffset, length: fragmentLength), address: address, length: length)
+    }
+}

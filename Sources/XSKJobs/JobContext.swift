@@ -1,0 +1,189 @@
+// What a job can do with frames, and nothing else: give a frame back, send it on its own port
+// or another, keep it for later, build a new one. The context belongs to one poll thread and
+// is lent to the job for each call; sends are staged and reach the TX rings as one batch per
+// port when the job returns. No verb allocates, locks or makes a system call per frame.
+
+import PageFrag
+import XSK
+
+/// The job's view of its ports during one call.
+public struct JobContext: ~Copyable {
+    @usableFromInline let ports: UnsafeMutablePointer<JobPort>
+    /// How many ports the job has (1, or 2 for a forwarder).
+    public let portCount: Int
+    @usableFromInline let base: UnsafeMutableRawPointer
+    /// A wakeup the job asked for (a paced generator): the poll thread naps no longer.
+    @usableFromInline var requestedWakeup: Duration?
+    /// Set by `finish()`.
+    public private(set) var isFinished = false
+
+    @usableFromInline
+    init(ports: UnsafeMutablePointer<JobPort>, portCount: Int, base: UnsafeMutableRawPointer) {
+        self.ports = ports
+        self.portCount = portCount
+        self.base = base
+    }
+
+    // MARK: Received frames
+
+    /// Gives a frame back: a received frame to its port's fill source, a built one to its TX
+    /// cache.
+    @inlinable
+    public mutating func release(_ frame: consuming Frame) {
+        let (descriptor, port, wasReceived) = frame.take()
+        giveBack(descriptor, port: port, wasReceived: wasReceived)
+    }
+
+    /// Sends a frame out of the port it arrived on (a reflector), or for a built frame, the
+    /// port whose TX cache it came from. Its buffer is the TX ring's until the kernel completes
+    /// it. If the ring cannot take it even after completions are reaped, it is given back and
+    /// counted (`transmitRingFullDrops`).
+    @inlinable
+    public mutating func transmit(_ frame: consuming Frame) {
+        let port = frame.port
+        transmit(frame, on: port)
+    }
+
+    /// Sends a frame out of `port` (a forwarder), without a copy: every port shares one UMEM.
+    @inlinable
+    public mutating func transmit(_ frame: consuming Frame, on port: Int) {
+        precondition(port >= 0 && port < portCount, "port \(port) outside 0..<\(portCount)")
+        let (descriptor, origin, wasReceived) = frame.take()
+        stage(descriptor, origin: wasReceived ? origin : -1, on: port)
+    }
+
+    /// Another name for `transmit(_:on:)`, for a frame received on one port and sent on another.
+    @inlinable
+    public mutating func forward(_ frame: consuming Frame, to port: Int) {
+        transmit(frame, on: port)
+    }
+
+    /// Keeps a frame beyond this call: it stays the job's until given back through
+    /// `release(_:)` or `transmit(_:on:)` with the returned value.
+    @inlinable
+    public mutating func keep(_ frame: consuming Frame) -> KeptFrame {
+        let (descriptor, port, wasReceived) = frame.take()
+        return KeptFrame(descriptor, port: port, wasReceived: wasReceived)
+    }
+
+    /// Gives back a frame kept earlier.
+    @inlinable
+    public mutating func release(_ kept: KeptFrame) {
+        giveBack(kept.descriptor, port: kept.port, wasReceived: kept.wasReceived)
+    }
+
+    /// Sends a frame kept earlier out of `port`.
+    @inlinable
+    public mutating func transmit(_ kept: KeptFrame, on port: Int) {
+        precondition(port >= 0 && port < portCount, "port \(port) outside 0..<\(portCount)")
+        stage(kept.descriptor, origin: kept.wasReceived ? kept.port : -1, on: port)
+    }
+
+    /// The bytes of a kept frame, for the duration of `body`.
+    @inlinable
+    public func withBytes<Result, Failure: Error>(
+        of kept: KeptFrame, _ body: (RawSpan) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        let start = UnsafeRawPointer(base + Int(truncatingIfNeeded: kept.descriptor.dataOffset))
+        return try body(RawSpan(_unsafeStart: start, byteCount: Int(kept.length)))
+    }
+
+    // MARK: Built frames
+
+    /// A buffer of `length` bytes from `port`'s TX cache to build a frame in, or nil when the
+    /// UMEM has none free now (counted: `transmitAllocationFailures`). Its bytes are not
+    /// cleared.
+    @inlinable
+    public mutating func makeFrame(length: Int, on port: Int = 0) -> Frame? {
+        precondition(port >= 0 && port < portCount, "port \(port) outside 0..<\(portCount)")
+        precondition(length > 0, "a frame of \(length) bytes")
+        guard let fragment = ports[port].queue.allocateTransmitBuffer(length: length) else { return nil }
+        let descriptor = ReceivedFrame(fragment: fragment, address: fragment.offset, length: UInt32(truncatingIfNeeded: length))
+        return Frame(descriptor: descriptor, base: base, port: port, wasReceived: false)
+    }
+
+    /// Frames `port`'s TX ring can take now, counting what this call already staged: a
+    /// generator builds no more than this, so that nothing it numbered is dropped.
+    @inlinable
+    public mutating func transmitSpace(on port: Int = 0) -> Int {
+        let free = ports[port].queue.transmitSpace(upTo: ports[port].capacity)
+        return max(0, free &- ports[port].stagedCount)
+    }
+
+    /// Asks the poll thread to come back within `delay` even if no frame arrives (a paced
+    /// generator's next frame is due then). Holds for the current round.
+    @inlinable
+    public mutating func wake(after delay: Duration) {
+        if let requested = requestedWakeup, requested <= delay { return }
+        requestedWakeup = delay
+    }
+
+    /// Says the job has nothing more to do (a generator that sent its count): the runner ends
+    /// the run once every queue's job has finished.
+    public mutating func finish() { isFinished = true }
+
+    // MARK: Counters
+
+    /// `port`'s counters so far.
+    @inlinable
+    public func statistics(of port: Int) -> XSKQueue.Statistics { ports[port].queue.statistics }
+
+    // MARK: The runner's part
+
+    @inlinable
+    mutating func giveBack(_ descriptor: ReceivedFrame, port: Int, wasReceived: Bool) {
+        if wasReceived {
+            ports[port].queue.release(descriptor)
+        } else {
+            ports[port].queue.releaseTransmitBuffer(descriptor.fragment)
+        }
+    }
+
+    @inlinable
+    mutating func stage(_ descriptor: ReceivedFrame, origin: Int, on port: Int) {
+        if ports[port].stagedCount == ports[port].capacity { flush(port) }
+        let index = ports[port].stagedCount
+        ports[port].staged[index] = descriptor
+        ports[port].origins[index] = Int8(truncatingIfNeeded: origin)
+        ports[port].stagedCount = index &+ 1
+    }
+
+    /// Puts `port`'s staged frames on its TX ring: reaping completions while the ring is full,
+    /// giving back (and counting) what still does not fit. Received frames that were queued
+    /// leave their port's application count.
+    @inlinable
+    mutating func flush(_ port: Int) {
+        let count = ports[port].stagedCount
+        guard count > 0 else { return }
+        let staged = ports[port].staged
+        let origins = ports[port].origins
+        var sent = 0
+        while sent < count {
+            let queued = ports[port].queue.transmit(UnsafeBufferPointer(start: staged + sent, count: count &- sent))
+            if queued == 0, ports[port].queue.reapCompletions() == 0 { break }
+            sent &+= queued
+        }
+        // One count per origin port; almost always a single run of the same origin.
+        var index = 0
+        while index < sent {
+            let origin = Int(origins[index])
+            var run = 1
+            while index &+ run < sent, origins[index &+ run] == origins[index] { run &+= 1 }
+            if origin >= 0 { ports[origin].queue.forwarded(run) }
+            index &+= run
+        }
+        if sent < count {
+            for dropped in sent..<count {
+                let origin = Int(origins[dropped])
+                giveBack(staged[dropped], port: origin >= 0 ? origin : port, wasReceived: origin >= 0)
+            }
+            ports[port].queue.transmitRingWasFull(dropping: count &- sent)
+        }
+        ports[port].stagedCount = 0
+    }
+
+    @inlinable
+    mutating func flushAll() {
+        for port in 0..<portCount where ports[port].stagedCount > 0 { flush(port) }
+    }
+}

@@ -1,0 +1,219 @@
+// The runner: everything around a job. It loads and attaches our XDP program on each port's
+// interface, maps the page pool and registers it as the UMEM that every port shares, binds one
+// socket per queue and port, and starts one poll thread per queue running the job; while they
+// run it gathers samples for stats and metrics; at the stop it stops every thread (each stops
+// its queues and gives their buffers back), detaches the programs and proves that every
+// buffer came home.
+//
+// Set-up unwinds by itself on error: every piece made so far is released in reverse order by
+// its own deinit (the link detaches, the socket closes, the UMEM unregisters, the pool unmaps).
+
+import Logging
+import PageFrag
+import SystemCalls
+import XSK
+
+/// What to build for a run: the interfaces and queues, the sizes, the modes.
+public struct RunnerConfiguration: Sendable {
+    /// Port 0's interface.
+    public var interface: String
+    /// Port 1's interface, for a job with two ports (a forwarder): same queues, same UMEM.
+    public var secondInterface: String?
+    public var queues: [UInt32] = [0]
+    /// Which frames the XDP program sends to the sockets (the rest stay with the kernel).
+    public var filter = TrafficFilter()
+    public var xdpMode: XDPAttachMode = .automatic
+    /// Replace an XDP program that is not ours.
+    public var replaceForeignProgram = false
+    public var umemSizeMiB = 64
+    public var hugepages: PagePool.Backing = .automatic
+    /// Fill and completion ring size.
+    public var fillRingSize: UInt32 = 4096
+    /// RX and TX ring size.
+    public var ringSize: UInt32 = 2048
+    public var bindMode: XSKSocket.BindMode = .automatic
+    public var busyPoll: XSKSocket.BusyPoll?
+    public var poll = PollSettings()
+    /// Pin queue i's poll thread to `cpus[i]`.
+    public var cpus: [Int]?
+
+    public init(interface: String, queues: [UInt32] = [0]) {
+        self.interface = interface
+        self.queues = queues
+    }
+
+    /// Port 0's interface, then port 1's if any.
+    public var interfaces: [String] { [interface] + (secondInterface.map { [$0] } ?? []) }
+}
+
+/// Why a run could not be set up: the message names the interface, queue or call.
+public struct RunnerError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// What the stop found: every queue's report, and whether every buffer came home.
+public struct DrainReport: Sendable, CustomStringConvertible {
+    /// One per queue and port, in queue order (port 0, then port 1).
+    public var reports: [StopReport]
+    /// The kernel's XDP_STATISTICS per report, read just before its socket closed.
+    public var kernel: [XDPStatistics?]
+    /// Set-up or job failures, one line each.
+    public var failures: [String]
+    /// Nil when every buffer came home; else the pages still out.
+    public var leak: LeakReport?
+    public var census: PoolCensus
+
+    public var isClean: Bool { leak == nil }
+
+    public var description: String {
+        if let leak { return "drain report: NOT quiescent\n\(leak)" }
+        return "drain report: every buffer came home; \(census)"
+    }
+}
+
+public final class JobRunner: @unchecked Sendable {
+    // Unchecked: `threads` is written by start and stop, on the control thread that owns the
+    // runner; the threads publish through their own locks.
+    public let configuration: RunnerConfiguration
+    /// Our XDP program, one per port.
+    public let programs: [XDPPrograms]
+    let links: [XDPLink]
+    public let pool: PagePool
+    public let umem: Umem
+    /// One socket per queue and port, in queue order: what the threads will run on.
+    let sockets: [[XSKSocket]]
+    public private(set) var threads: [QueueThread] = []
+    public let logger: Logger
+    public private(set) var started: ContinuousClock.Instant?
+
+    /// How the program was attached (native or skb) and the sockets bound (zero-copy or copy).
+    public var attachMode: XDPAttachMode { links[0].mode }
+    public var bindMode: XSKSocket.BindMode { sockets[0][0].boundMode }
+
+    /// Builds the run: programs attached, UMEM registered, every socket bound. Nothing runs yet.
+    public init(configuration: RunnerConfiguration, logger: Logger) throws(RunnerError) {
+        self.configuration = configuration
+        self.logger = logger
+        do {
+            let interfaces = try configuration.interfaces.map { name throws(XSKError) in try NetworkInterface(named: name) }
+            var programs: [XDPPrograms] = []
+            var links: [XDPLink] = []
+            for interface in interfaces {
+                let loaded = try XDPPrograms(logger: logger)
+                try loaded.setFilter(configuration.filter)
+                links.append(try loaded.attach(.redirect, to: interface, mode: configuration.xdpMode, replaceForeign: configuration.replaceForeignProgram))
+                programs.append(loaded)
+            }
+            let pool = try PagePool(
+                configuration: .init(size: configuration.umemSizeMiB << 20, pageOrder: 9, backing: configuration.hugepages),
+                logger: logger)
+            var umemConfiguration = Umem.Configuration()
+            umemConfiguration.fillSize = configuration.fillRingSize
+            umemConfiguration.completionSize = configuration.fillRingSize
+            let umem = try Umem(pool: pool, configuration: umemConfiguration, logger: logger)
+            var sockets: [[XSKSocket]] = []
+            for queue in configuration.queues {
+                var ports: [XSKSocket] = []
+                for (port, interface) in interfaces.enumerated() {
+                    var socketConfiguration = XSKSocket.Configuration(interface: interface.name, queue: queue)
+                    socketConfiguration.bindMode = configuration.bindMode
+                    socketConfiguration.rxSize = configuration.ringSize
+                    socketConfiguration.txSize = configuration.ringSize
+                    socketConfiguration.busyPoll = configuration.busyPoll
+                    let socket = try XSKSocket(umem: umem, configuration: socketConfiguration, logger: logger)
+                    try programs[port].insertSocket(socket.descriptor, queue: queue)
+                    ports.append(socket)
+                }
+                sockets.append(ports)
+            }
+            self.programs = programs
+            self.links = links
+            self.pool = pool
+            self.umem = umem
+            self.sockets = sockets
+        } catch let error as XSKError {
+            throw RunnerError("\(error)")
+        } catch let error as PagePoolError {
+            throw RunnerError("\(error)")
+        } catch {
+            throw RunnerError("\(error)")
+        }
+    }
+
+    /// Starts one poll thread per queue, each running the job `makeJob` makes for it (called
+    /// on that thread). Generic and inlinable: the poll loop is specialised for `Job` in the
+    /// caller's module.
+    @inlinable
+    public func start<Job: PacketJob>(_ makeJob: @escaping @Sendable (JobSetup) throws -> Job) {
+        precondition(threadsNotStarted, "the runner was started already")
+        for thread in makeThreads() {
+            thread.start { PollLoop<Job>.run(thread, makeJob) }
+        }
+        markStarted()
+    }
+
+    @usableFromInline var threadsNotStarted: Bool { started == nil }
+
+    @usableFromInline
+    func makeThreads() -> [QueueThread] {
+        threads = configuration.queues.enumerated().map { position, queue in
+            var queueLogger = logger
+            queueLogger[metadataKey: "queue"] = "\(queue)"
+            let cpus = configuration.cpus
+            return QueueThread(
+                queue: queue, position: position, sockets: sockets[position], programs: programs,
+                cpu: cpus.flatMap { position < $0.count ? $0[position] : nil }, settings: configuration.poll,
+                logger: queueLogger)
+        }
+        return threads
+    }
+
+    @usableFromInline
+    func markStarted() { started = .now }
+
+    /// Every port's queue now, from what the threads published (never their rings): queue
+    /// order, port 0 then port 1.
+    public func samples() -> [QueueSample] {
+        var samples: [QueueSample] = []
+        for thread in threads {
+            let snapshot = thread.snapshot
+            for (port, published) in snapshot.ports.enumerated() {
+                let socket = thread.sockets[port]
+                samples.append(QueueSample(
+                    interface: socket.interface.name, queue: thread.queue, statistics: published.statistics,
+                    program: (try? programs[port].counters(queue: thread.queue)) ?? QueueCounters(),
+                    kernel: published.kernel ?? (try? socket.statistics()), census: published.census))
+            }
+        }
+        return samples
+    }
+
+    /// Failures the threads reported so far, one line each.
+    public var failures: [String] { threads.compactMap { $0.snapshot.failure } }
+
+    /// Whether every queue's job said it has finished (`JobContext.finish()`).
+    public var allFinished: Bool { !threads.isEmpty && threads.allSatisfy { $0.snapshot.finished } }
+
+    /// Stops every thread (each stops its queues and gives their buffers back), detaches the
+    /// programs, and waits up to `timeout` for every buffer to come home.
+    public func stop(timeout: Duration = .seconds(2)) -> DrainReport {
+        for thread in threads { thread.stop() }
+        for thread in threads { thread.join() }
+        var reports: [StopReport] = []
+        var kernel: [XDPStatistics?] = []
+        for thread in threads {
+            for port in thread.snapshot.ports {
+                if let report = port.report {
+                    reports.append(report)
+                    kernel.append(port.kernel)
+                }
+            }
+        }
+        let failures = self.failures
+        for link in links { link.detach() }
+        threads.removeAll()
+        let leak = pool.waitUntilQuiescent(timeout: timeout)
+        return DrainReport(reports: reports, kernel: kernel, failures: failures, leak: leak, census: pool.census())
+    }
+}

@@ -1,0 +1,112 @@
+// The poll loop: one thread, one job, its ports' rings. Each round it lets the job produce,
+// receives a batch on every port and hands it to the job, puts what the job sent on the TX
+// rings as one batch per port, reaps completions, and when a round brings nothing, waits as
+// the wait mode says. Counters are published every ~100 ms and the MTU is followed about once
+// a second: the clock is read once every 256 rounds or after a sleep, never per frame.
+//
+// Generic over the job and inlinable, so that the caller's module specialises it for its job
+// type: every call to the job is direct.
+
+import Synchronization
+import XSK
+
+@usableFromInline
+enum PollLoop<Job: PacketJob> {
+    @inlinable
+    static func run(_ thread: QueueThread, _ makeJob: (JobSetup) throws -> Job) {
+        thread.pinToCPU()
+        guard let ports = thread.makePorts() else { return }
+        var context = JobContext(ports: ports, portCount: thread.sockets.count, base: thread.base)
+        var job: Job
+        do {
+            job = try makeJob(thread.setup)
+        } catch {
+            thread.fail("the job could not start: \(error)")
+            thread.finish(ports, thread.sockets.count)
+            return
+        }
+        let frames = UnsafeMutablePointer<ReceivedFrame>.allocate(capacity: thread.settings.queue.batchSize)
+        defer { frames.deallocate() }
+        loop(thread, &job, &context, ports, frames)
+        job.stop(context: &context)
+        context.flushAll()
+        thread.finish(ports, thread.sockets.count)
+    }
+
+    @inlinable
+    static func loop(
+        _ thread: QueueThread, _ job: inout Job, _ context: inout JobContext, _ ports: UnsafeMutablePointer<JobPort>,
+        _ frames: UnsafeMutablePointer<ReceivedFrame>
+    ) {
+        let portCount = context.portCount
+        let settings = thread.settings
+        let batch = UnsafeMutableBufferPointer(start: frames, count: settings.queue.batchSize)
+        var waiting = IdleWait(mode: settings.wait, ringSize: thread.sockets[0].rx.size, batchSize: settings.queue.batchSize)
+        var nextPublish = ContinuousClock.now
+        var publications = 0
+        var loops = 0
+        var finishedPublished = false
+        while !thread.stopping.load(ordering: .acquiring) {
+            var busy = job.produce(context: &context)
+            for port in 0..<portCount {
+                let count = ports[port].queue.receive(into: batch)
+                guard count > 0 else { continue }
+                var received = ReceivedBatch(frames: frames, count: count, base: context.base, port: port)
+                job.receive(&received, context: &context)
+                received.releaseRemaining(&ports[port].queue)
+                busy &+= count
+            }
+            context.flushAll()
+            for port in 0..<portCount where ports[port].queue.transmitOutstanding > 0 {
+                ports[port].queue.reapCompletions()
+            }
+            var slept = false
+            if let action = waiting.after(frames: busy) {
+                slept = idle(thread, action, &context, ports)
+            }
+            context.requestedWakeup = nil
+            loops &+= 1
+            if loops & 255 == 0 || slept, ContinuousClock.now >= nextPublish {
+                publications &+= 1
+                // The MTU about once a second (an ioctl): off the per-batch path.
+                if publications % 10 == 0 { thread.followMTU(ports) }
+                thread.publish(ports, portCount)
+                if context.isFinished, !finishedPublished {
+                    finishedPublished = true
+                    thread.markFinished()
+                }
+                nextPublish = .now + .milliseconds(100)
+            }
+        }
+    }
+
+    /// One empty round: poll on, or sleep (at most until a wakeup the job asked for). Returns
+    /// whether it slept.
+    @inlinable
+    static func idle(
+        _ thread: QueueThread, _ action: IdleWait.Action, _ context: inout JobContext, _ ports: UnsafeMutablePointer<JobPort>
+    ) -> Bool {
+        let portCount = context.portCount
+        for port in 0..<portCount { ports[port].queue.kickTransmitIfWaiting() }
+        switch action {
+        case .keepPolling:
+            for port in 0..<portCount where thread.settings.busyPolling || ports[port].queue.needsReceiveWakeup {
+                try? ports[port].queue.wakeReceive()
+            }
+            return false
+        case .sleep(.untilFrames):
+            if let wakeup = context.requestedWakeup {
+                ports[0].queue.nap(min(wakeup, .milliseconds(100)))
+            } else if portCount == 1 {
+                _ = try? ports[0].queue.sleep(timeoutMilliseconds: 100)
+            } else {
+                // Every port idle: sleep until either has something (two ports at most here).
+                _ = try? ports[0].queue.sleep(orUntil: ports[1].queue, timeoutMilliseconds: 100)
+            }
+            return true
+        case .sleep(.nap(let duration)):
+            ports[0].queue.nap(context.requestedWakeup.map { min($0, duration) } ?? duration)
+            return true
+        }
+    }
+}

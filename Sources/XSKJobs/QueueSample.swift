@@ -1,0 +1,115 @@
+// Everything known of one port's queue at one moment, and the one table of its fields: name,
+// help, unit and key path. The stats table, the JSON, the metrics and the benchmark all loop
+// over `QueueSample.fields`, so adding a counter is one line here (and one in the counters it
+// reads from).
+
+import PageFrag
+import XSK
+
+/// One port's queue at one moment: its counters, its XDP program's, the kernel's, its census.
+public struct QueueSample: Sendable {
+    public var interface: String
+    public var queue: UInt32
+    public var statistics: XSKQueue.Statistics
+    /// What the XDP program counted for this queue.
+    public var program: QueueCounters
+    /// The kernel's XDP_STATISTICS for the socket (nil when it could not be read).
+    public var kernel: XDPStatistics?
+    public var census: QueueCensus?
+
+    public init(interface: String, queue: UInt32, statistics: XSKQueue.Statistics, program: QueueCounters, kernel: XDPStatistics?, census: QueueCensus?) {
+        self.interface = interface
+        self.queue = queue
+        self.statistics = statistics
+        self.program = program
+        self.kernel = kernel
+        self.census = census
+    }
+
+    /// The value of one field.
+    public subscript(field: QueueField) -> UInt64 { self[keyPath: field.value] }
+
+    // Fields of the optional parts, 0 when absent.
+    public var kernelRxDropped: UInt64 { kernel?.rxDropped ?? 0 }
+    public var kernelRxRingFull: UInt64 { kernel?.rxRingFull ?? 0 }
+    public var kernelFillRingEmpty: UInt64 { kernel?.rxFillRingEmpty ?? 0 }
+    public var kernelTxInvalid: UInt64 { kernel?.txInvalidDescriptors ?? 0 }
+    public var inFillRing: UInt64 { UInt64(census?.inFillRing ?? 0) }
+    public var withKernelForReceive: UInt64 { UInt64(census?.withKernelForReceive ?? 0) }
+    public var inApplication: UInt64 { UInt64(census?.inApplication ?? 0) }
+    public var inTransmitRing: UInt64 { UInt64(census?.inTransmitRing ?? 0) }
+    public var withKernelForTransmit: UInt64 { UInt64(census?.withKernelForTransmit ?? 0) }
+    public var pagesTaken: UInt64 { UInt64(census?.cacheStatistics.pagesTaken ?? 0) }
+    public var pagesReleasedBusy: UInt64 { UInt64(census?.cacheStatistics.pagesReleasedBusy ?? 0) }
+    public var pagesReusedInPlace: UInt64 { UInt64(census?.cacheStatistics.pagesReusedInPlace ?? 0) }
+    public var slotPagesReused: UInt64 { UInt64(census?.slotStatistics?.pagesReused ?? 0) }
+    public var slotPagesBusy: UInt64 { UInt64(census?.slotStatistics?.pagesBusy ?? 0) }
+    public var slotPagesAllocated: UInt64 { UInt64(census?.slotStatistics?.pagesAllocated ?? 0) }
+}
+
+/// One field of a `QueueSample`: what it is called in the metrics (`name`, snake_case) and in
+/// the JSON (`key`), what it means, its unit, and whether it only grows (a counter) or is a
+/// level (a gauge).
+public struct QueueField: Sendable {
+    public enum Kind: String, Sendable { case counter, gauge }
+
+    public let name: String
+    public let key: String
+    public let kind: Kind
+    /// The base unit: frames, bytes, calls, events, buffers or pages.
+    public let unit: String
+    public let help: String
+    public let value: KeyPath<QueueSample, UInt64> & Sendable
+
+    init(_ name: String, _ key: String, _ kind: Kind, _ unit: String, _ help: String, _ value: KeyPath<QueueSample, UInt64> & Sendable) {
+        self.name = name
+        self.key = key
+        self.kind = kind
+        self.unit = unit
+        self.help = help
+        self.value = value
+    }
+}
+
+extension QueueSample {
+    /// Every field, in the order tables show them.
+    public static let fields: [QueueField] = [
+        .init("rx_packets", "rxPackets", .counter, "frames", "Frames received", \.statistics.rxPackets),
+        .init("rx_bytes", "rxBytes", .counter, "bytes", "Bytes received", \.statistics.rxBytes),
+        .init("tx_packets", "txPackets", .counter, "frames", "Frames sent (completed)", \.statistics.txPackets),
+        .init("tx_bytes", "txBytes", .counter, "bytes", "Bytes queued for sending", \.statistics.txBytes),
+        .init("released", "released", .counter, "frames", "Received frames the job gave back", \.statistics.released),
+        .init("forwarded", "forwarded", .counter, "frames", "Received frames the job sent on a TX ring", \.statistics.forwarded),
+        .init("fill_posted", "fillPosted", .counter, "buffers", "Buffers posted to the fill ring", \.statistics.fillPosted),
+        .init("fill_shortfalls", "fillShortfalls", .counter, "events", "Refills that found no buffer", \.statistics.fillShortfalls),
+        .init("fill_ring_empty_events", "fillRingEmptyEvents", .counter, "events", "Receives that found the fill ring empty", \.statistics.fillRingEmptyEvents),
+        .init("invalid_addresses", "invalidAddresses", .counter, "frames", "RX or completion addresses skipped", \.statistics.invalidAddresses),
+        .init("invalid_lengths", "invalidLengths", .counter, "frames", "RX descriptors whose length ran past the buffer", \.statistics.invalidLengths),
+        .init("tx_allocation_failures", "transmitAllocationFailures", .counter, "events", "TX buffers asked for when the UMEM had none", \.statistics.transmitAllocationFailures),
+        .init("tx_ring_full_drops", "transmitRingFullDrops", .counter, "frames", "Frames to send that the TX ring could not take", \.statistics.transmitRingFullDrops),
+        .init("rx_batches", "receiveBatches", .counter, "calls", "Receives that took at least one frame", \.statistics.receiveBatches),
+        .init("tx_batches", "transmitBatches", .counter, "calls", "Transmits that queued at least one frame", \.statistics.transmitBatches),
+        .init("poll_sleeps", "sleeps", .counter, "calls", "Times the poll thread slept in poll()", \.statistics.sleeps),
+        .init("naps", "naps", .counter, "calls", "Timed naps of the adaptive wait while a stream flows", \.statistics.naps),
+        .init("rx_wakeups", "receiveWakeups", .counter, "calls", "recvfrom calls (RX wakeups, busy polling)", \.statistics.receiveWakeups),
+        .init("tx_wakeups", "transmitWakeups", .counter, "calls", "sendto calls (TX wakeups)", \.statistics.transmitWakeups),
+        .init("xdp_redirected", "redirected", .counter, "frames", "Frames the XDP program sent to the socket", \.program.redirected),
+        .init("xdp_passed", "passed", .counter, "frames", "Frames the XDP program left to the kernel", \.program.passed),
+        .init("xdp_too_long", "tooLong", .counter, "frames", "Frames that matched but were longer than the frame limit (passed)", \.program.tooLong),
+        .init("kernel_rx_dropped", "kernelRxDropped", .counter, "frames", "Frames the kernel dropped (XDP_STATISTICS)", \.kernelRxDropped),
+        .init("kernel_rx_ring_full", "kernelRxRingFull", .counter, "frames", "Frames dropped on a full RX ring", \.kernelRxRingFull),
+        .init("kernel_fill_ring_empty", "kernelFillRingEmpty", .counter, "events", "Times the kernel found the fill ring empty", \.kernelFillRingEmpty),
+        .init("kernel_tx_invalid", "kernelTxInvalid", .counter, "frames", "TX descriptors the kernel refused", \.kernelTxInvalid),
+        .init("buffers_in_fill_ring", "inFillRing", .gauge, "buffers", "Buffers posted, not yet taken", \.inFillRing),
+        .init("buffers_with_kernel_for_receive", "withKernelForReceive", .gauge, "buffers", "Buffers the kernel took to receive into", \.withKernelForReceive),
+        .init("buffers_in_application", "inApplication", .gauge, "buffers", "Frames the job holds", \.inApplication),
+        .init("buffers_in_tx_ring", "inTransmitRing", .gauge, "buffers", "Frames in the TX ring, not yet taken", \.inTransmitRing),
+        .init("buffers_with_kernel_for_transmit", "withKernelForTransmit", .gauge, "buffers", "Frames the kernel took to send", \.withKernelForTransmit),
+        .init("fill_cache_pages_taken", "pagesTaken", .counter, "pages", "Pages the fill cache took from the pool", \.pagesTaken),
+        .init("fill_cache_pages_released_busy", "pagesReleasedBusy", .counter, "pages", "Pages the fill cache let go while fragments were out", \.pagesReleasedBusy),
+        .init("fill_cache_pages_reused", "pagesReusedInPlace", .counter, "pages", "Pages the fill cache reused in place", \.pagesReusedInPlace),
+        .init("slot_pages_reused", "slotPagesReused", .counter, "pages", "Descriptor slots' halves flipped on the same page", \.slotPagesReused),
+        .init("slot_pages_busy", "slotPagesBusy", .counter, "pages", "Descriptor slots' pages given up while held", \.slotPagesBusy),
+        .init("slot_pages_allocated", "slotPagesAllocated", .counter, "pages", "Pages the descriptor slots took from the pool", \.slotPagesAllocated),
+    ]
+}

@@ -1,0 +1,170 @@
+// One queue's poll thread, as the runner and the control thread see it: what it runs on (its
+// sockets, one per port), how it waits, and what it publishes (counters and census every
+// ~100 ms, the stop reports at the end) under a lock that only the publisher and readers
+// take, never the per-packet path. The loop itself is `PollLoop`, generic over the job.
+
+import CShims
+import Logging
+import PageFrag
+import Synchronization
+import SystemCalls
+import XSK
+
+/// How a poll thread runs, the same for every queue of a run.
+public struct PollSettings: Sendable {
+    public var wait: WaitMode = .adaptive
+    /// Every empty round calls recvfrom: that call is what runs the device's NAPI in this
+    /// thread with busy polling on (copy mode never asks for a wakeup by itself).
+    public var busyPolling = false
+    public var queue = XSKQueue.Configuration()
+    public init() {}
+}
+
+/// What one port of a poll thread published last.
+public struct PortSnapshot: Sendable {
+    public var statistics = XSKQueue.Statistics()
+    public var census: QueueCensus?
+    /// The kernel's XDP_STATISTICS, read once at the stop while the socket is still open.
+    public var kernel: XDPStatistics?
+    public var report: StopReport?
+}
+
+/// What a poll thread published last.
+public struct QueueThreadSnapshot: Sendable {
+    public var ports: [PortSnapshot]
+    /// Set-up or the job failed: why.
+    public var failure: String?
+    /// The job said it has nothing more to do.
+    public var finished = false
+}
+
+public final class QueueThread: @unchecked Sendable {
+    // Unchecked: `thread` is written by start and read by join, on the control thread; the rest
+    // is shared through `published` (a lock) and `stopping` (an atomic).
+    public let queue: UInt32
+    public let position: Int
+    /// One socket per port (port 0 on the run's interface), all on `queue`.
+    public let sockets: [XSKSocket]
+    @usableFromInline let programs: [XDPPrograms]
+    @usableFromInline let cpu: Int?
+    @usableFromInline let settings: PollSettings
+    @usableFromInline let logger: Logger
+    @usableFromInline let published: LockedValue<QueueThreadSnapshot>
+    @usableFromInline let stopping = Atomic<Bool>(false)
+    private var thread: JoinableThread?
+
+    init(queue: UInt32, position: Int, sockets: [XSKSocket], programs: [XDPPrograms], cpu: Int?, settings: PollSettings, logger: Logger) {
+        precondition(sockets.count == programs.count && (1...Int(Int8.max)).contains(sockets.count))
+        self.queue = queue
+        self.position = position
+        self.sockets = sockets
+        self.programs = programs
+        self.cpu = cpu
+        self.settings = settings
+        self.logger = logger
+        published = LockedValue(QueueThreadSnapshot(ports: sockets.map { _ in PortSnapshot() }))
+    }
+
+    @usableFromInline
+    func start(_ body: @escaping @Sendable () -> Void) {
+        thread = JoinableThread(body)
+    }
+
+    /// Asks the thread to stop; `join` waits for it.
+    public func stop() { stopping.store(true, ordering: .releasing) }
+
+    public func join() {
+        thread?.join()
+        thread = nil
+    }
+
+    /// What the thread published last.
+    public var snapshot: QueueThreadSnapshot { published.withLock { $0 } }
+
+    @usableFromInline
+    func fail(_ why: String) {
+        logger.error("queue failed", metadata: ["error": "\(why)"])
+        published.withLock { $0.failure = why }
+    }
+
+    // MARK: The poll loop's non-generic parts
+
+    @usableFromInline
+    var setup: JobSetup {
+        JobSetup(
+            queue: queue, position: position, interfaces: sockets.map(\.interface.name),
+            chunkSize: Int(sockets[0].umem.configuration.chunkSize))
+    }
+
+    /// The UMEM's first byte: frames are read at offsets from it.
+    @usableFromInline var base: UnsafeMutableRawPointer { sockets[0].umem.pool.base }
+
+    @usableFromInline
+    func pinToCPU() {
+        guard let cpu else { return }
+        let result = cshims_pin_current_thread(Int32(cpu))
+        if result != 0 { logger.warning("cannot pin the poll thread", metadata: ["cpu": "\(cpu)", "errno": "\(result)"]) }
+    }
+
+    /// Each port's queue, set up on this thread; nil (failure published, what was made
+    /// stopped) if one cannot be.
+    @usableFromInline
+    func makePorts() -> UnsafeMutablePointer<JobPort>? {
+        let ports = UnsafeMutablePointer<JobPort>.allocate(capacity: sockets.count)
+        for port in sockets.indices {
+            do {
+                let queue = try XSKQueue(socket: sockets[port], programs: programs[port], configuration: settings.queue, logger: logger)
+                (ports + port).initialize(to: JobPort(queue: queue, capacity: settings.queue.batchSize))
+            } catch {
+                fail("\(error)")
+                finish(ports, port)
+                return nil
+            }
+        }
+        return ports
+    }
+
+    /// Reads each port's MTU and follows a change (about once a second: an ioctl).
+    @usableFromInline
+    func followMTU(_ ports: UnsafeMutablePointer<JobPort>) {
+        for port in sockets.indices {
+            do {
+                try ports[port].queue.refreshMTU()
+            } catch {
+                logger.warning("cannot read the MTU", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    @usableFromInline
+    func publish(_ ports: UnsafeMutablePointer<JobPort>, _ count: Int) {
+        for port in 0..<count {
+            let statistics = ports[port].queue.statistics
+            let census = ports[port].queue.census
+            published.withLock {
+                $0.ports[port].statistics = statistics
+                $0.ports[port].census = census
+            }
+        }
+    }
+
+    @usableFromInline
+    func markFinished() { published.withLock { $0.finished = true } }
+
+    /// The last publication: final counters, the kernel's statistics while the sockets are
+    /// still open, then the first `made` ports' queues stopped and their reports; the ports'
+    /// memory is freed.
+    @usableFromInline
+    func finish(_ ports: UnsafeMutablePointer<JobPort>, _ made: Int) {
+        publish(ports, made)
+        for port in 0..<made {
+            let kernel = try? sockets[port].statistics()
+            let report = (ports + port).move().takeQueue().stop(programs: programs[port])
+            published.withLock {
+                $0.ports[port].kernel = kernel
+                $0.ports[port].report = report
+            }
+        }
+        ports.deallocate()
+    }
+}
