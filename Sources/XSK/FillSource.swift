@@ -54,8 +54,6 @@ struct FillSource: ~Copyable {
         replacements = .allocate(capacity: fillRingSize + max(batchSize, 1))
     }
 
-    deinit { replacements.deallocate() }
-
     /// Whether the fill buffer size can change while the queue runs (slots are fixed halves).
     var followsMTU: Bool { !usesSlots }
 
@@ -143,14 +141,17 @@ struct FillSource: ~Copyable {
         return batch.count
     }
 
-    /// Teardown: replacements never posted go back to the pool (returned: how many), then the
-    /// cache and the slots give back their biases with one call per page.
+    /// Teardown, once: replacements never posted go back to the pool (returned: how many), then
+    /// the cache and the slots give back their biases with one call per page. (No deinit: the
+    /// queue's stop always ends here, and a deinit of this type inlined into the queue's
+    /// inlinable accessors crashes the Swift 6.3 optimizer.)
     mutating func drain(_ pool: PagePool) -> Int {
         let reclaimed = pendingReplacements
         for index in 0..<pendingReplacements {
             pool.free(Fragment(offset: replacements[index], length: 0))
         }
         pendingReplacements = 0
+        replacements.deallocate()
         cache.drain()
         slots?.drainAll()
         return reclaimed
