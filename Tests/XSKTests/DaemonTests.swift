@@ -285,6 +285,65 @@ extension DaemonTests {
 }
 
 extension DaemonTests {
+    /// Queue 0's fields from `xskd stats --json`, by JSON key.
+    static func queueFields(_ lab: VethLab) throws -> [String: Int] {
+        let json = try VethLab.run(Self.binary, ["stats", "-i", lab.deviceInterface, "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let queues = try #require(object["queues"] as? [[String: Any]])
+        return try #require(queues.first).compactMapValues { $0 as? Int }
+    }
+
+    static func generate(_ lab: VethLab, count: Int, length: Int, first: UInt64 = 0) throws {
+        let programs = try XDPPrograms(logger: TestLog.logger)
+        try lab.run(in: .generator) {
+            try programs.generate(
+                frame: TestFrame.make(length: length), count: count,
+                on: NetworkInterface(named: lab.generatorInterface), sequenceOffset: TestFrame.sequenceOffset,
+                firstSequence: first)
+        }
+    }
+
+    @Test("a running xskd follows the MTU: raised, longer frames arrive whole once the small buffers are used; lowered, at once")
+    // On 2048-byte chunks the longest frame is 1792 bytes (MTU 1774): 1700 is raised within it.
+    func followsTheMTU() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let daemon = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface, "--stats-interval", "0"])
+        #expect(daemon.waitFor("xskd running"))
+        for side in [VethLab.Side.device, .generator] {
+            _ = try lab.exec(in: side, "ip", "link", "set", lab.interface(side), "mtu", "1700")
+        }
+        #expect(daemon.waitFor("MTU changed"), "\(daemon.errors.withLock { $0 })")
+        // Until every 1792-byte buffer posted before the change has been used, a 1714-byte
+        // frame could overrun one: the program leaves such frames to the kernel meanwhile.
+        var bursts = 0
+        while !daemon.errors.withLock({ $0.contains("frame limit raised") }), bursts < 20 {
+            try Self.generate(lab, count: 1000, length: 64)
+            usleep(20_000)
+            bursts += 1
+        }
+        #expect(daemon.errors.withLock { $0 }.contains("frame limit raised"))
+        // Every frame the program redirected so far has been received: a quiet baseline.
+        #expect(try eventually { let fields = try Self.queueFields(lab); return fields["rxPackets"] == fields["redirected"] })
+        let before = try Self.queueFields(lab)
+        try Self.generate(lab, count: 200, length: 1714)
+        #expect(try eventually { try Self.queueFields(lab)["rxPackets"] == before["rxPackets"]! + 200 })
+        let raised = try Self.queueFields(lab)
+        #expect(raised["rxBytes"]! - before["rxBytes"]! == 200 * 1714)
+        #expect(raised["tooLong"] == before["tooLong"])
+        #expect(raised["invalidLengths"] == 0)
+
+        // Lowered: the limit follows at once (within a second); longer frames go to the kernel.
+        for side in [VethLab.Side.generator, .device] {
+            _ = try lab.exec(in: side, "ip", "link", "set", lab.interface(side), "mtu", "1000")
+        }
+        #expect(daemon.waitFor("frame limit follows now"))
+        try Self.generate(lab, count: 100, length: 1014)
+        #expect(try eventually { try Self.queueFields(lab)["rxPackets"] == raised["rxPackets"]! + 100 })
+        #expect(daemon.terminate() == 0)
+        #expect(daemon.output.withLock { $0 }.contains("drain report: every buffer came home"))
+    }
+
     @Test("xskd stats answers over the control socket: a table, JSON, and errors for bad requests")
     func statsOverControlSocket() throws {
         let lab = try VethLab()

@@ -354,6 +354,36 @@ struct XSKQueueTests {
         try pool.verifyQuiescent()
     }
 
+    @Test("descriptor slots on 4096-byte chunks keep their half-page limit when the MTU goes up")
+    func slotsKeepTheirLimit() throws {
+        let fixture = try QueueFixture()
+        defer { fixture.tearDown() }
+        let (lab, programs, pool) = (fixture.lab, fixture.programs, fixture.pool)
+        var umemConfiguration = Umem.Configuration()
+        umemConfiguration.chunkSize = 4096
+        let largeChunks = umemConfiguration
+        let umem = try lab.run(in: .device) { try Umem(pool: pool, configuration: largeChunks, logger: TestLog.logger) }
+        var queue = try XSKQueue(
+            socket: Self.socket(lab, pool: pool, programs: programs, umem: umem), programs: programs,
+            configuration: Self.configuration(.descriptorSlots), logger: TestLog.logger)
+        #expect(queue.fragmentSize == 2048 && queue.frameLimit == 1792)
+        try lab.exec(in: .device, "ip", "link", "set", lab.deviceInterface, "mtu", "3000")
+        try lab.exec(in: .generator, "ip", "link", "set", lab.generatorInterface, "mtu", "3000")
+        try queue.refreshMTU()
+        #expect(queue.mtu == 3000)
+        #expect(queue.fragmentSize == 2048, "a half page, whatever the chunk")
+        #expect(queue.frameLimit == 1792)
+        // Frames longer than the half page stay with the kernel; none lands in a slot.
+        try Self.generate(lab, programs, count: 100, length: 2500)
+        let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
+        defer { frames.deallocate() }
+        #expect(queue.receive(into: frames) == 0)
+        #expect(try programs.counters(queue: 0).tooLong == 100)
+        #expect(queue.statistics.invalidLengths == 0)
+        _ = queue.stop(programs: programs)
+        try pool.verifyQuiescent()
+    }
+
     @Test("100 stop/start cycles under traffic: no leak, flat memory")
     func hundredCycles() throws {
         let fixture = try QueueFixture()
