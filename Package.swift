@@ -1,27 +1,39 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
+
+// What a user depends on: the allocator, the AF_XDP layer and the job API, and the two tools.
+var products: [Product] = [
+    .library(name: "PageFrag", targets: ["PageFrag"]),
+    .library(name: "XSK", targets: ["XSK"]),
+    // The job API: write a `PacketJob`, and the runner puts it on an interface's queues.
+    .library(name: "XSKJobs", targets: ["XSKJobs"]),
+    .executable(name: "xskd-gen", targets: ["xskd-gen"]),
+    .executable(name: "xskd", targets: ["xskd"]),
+]
+// Internal libraries, exported only to this repository's own Fuzz and Benchmarks packages
+// (their scripts set XSKD_INTERNAL_PRODUCTS=1): not API.
+if ProcessInfo.processInfo.environment["XSKD_INTERNAL_PRODUCTS"] != nil {
+    products += [
+        .library(name: "SystemCalls", targets: ["SystemCalls"]),
+        // The daemon's parsers of outside input, for the fuzzers under Fuzz/.
+        .library(name: "DaemonInput", targets: ["DaemonInput"]),
+        // Test networks for benchmarks (two namespaces, one veth pair).
+        .library(name: "VethLab", targets: ["VethLab"]),
+    ]
+}
 
 let package = Package(
     name: "xskd",
-    products: [
-        .library(name: "PageFrag", targets: ["PageFrag"]),
-        .library(name: "SystemCalls", targets: ["SystemCalls"]),
-        .library(name: "XSK", targets: ["XSK"]),
-        // The job API: write a `PacketJob`, and the runner puts it on an interface's queues.
-        .library(name: "XSKJobs", targets: ["XSKJobs"]),
-        // The daemon's parsers of outside input, for the fuzzers under Fuzz/.
-        .library(name: "DaemonInput", targets: ["DaemonInput"]),
-        // Test networks for tests and benchmarks (two namespaces, one veth pair).
-        .library(name: "VethLab", targets: ["VethLab"]),
-        .executable(name: "xskd-gen", targets: ["xskd-gen"]),
-        .executable(name: "xskd", targets: ["xskd"]),
-    ],
+    products: products,
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swhitty/FlyingFox.git", from: "0.27.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // `swift package generate-documentation` for the DocC catalogs.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // The one place where errno becomes a typed Swift error.

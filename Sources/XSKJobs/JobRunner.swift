@@ -92,7 +92,7 @@ public final class JobRunner: @unchecked Sendable {
     public var bindMode: XSKSocket.BindMode { sockets[0][0].boundMode }
 
     /// Builds the run: programs attached, UMEM registered, every socket bound. Nothing runs yet.
-    public init(configuration: RunnerConfiguration, logger: Logger) throws(RunnerError) {
+    public init(configuration: RunnerConfiguration, logger: Logger = Logger(label: "xskd")) throws(RunnerError) {
         self.configuration = configuration
         self.logger = logger
         do {
