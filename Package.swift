@@ -113,8 +113,9 @@ let package = Package(
         .target(name: "VethLab", dependencies: ["CShims", "SystemCalls"]),
         // Compiles bpf/ with clang -target bpf and embeds the object in XSK.
         .plugin(name: "BPFObjectPlugin", capability: .buildTool()),
-        // What several test targets share (a seeded random generator).
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // What the test targets share: the no-op logger, the root trait, the frame template,
+        // waiting for kernel state, a seeded random generator, resident memory.
+        .target(name: "TestSupport", dependencies: [.product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
         .testTarget(
             name: "XSKTests",
             dependencies: [

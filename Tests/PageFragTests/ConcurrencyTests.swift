@@ -3,6 +3,7 @@ import Synchronization
 import SystemCalls
 import Testing
 @testable import PageFrag
+import TestSupport
 
 /// Fragments carved on one thread and freed on others, many rounds, ending quiescent. CI runs
 /// this suite under ThreadSanitizer: a missing acquire/release on the reference counts shows
@@ -17,7 +18,7 @@ struct ConcurrencyTests {
         let queues = [FragmentQueue(), FragmentQueue()]
         let statistics = LockedValue(PageFragCache.Statistics())
 
-        let producer = TestThread {
+        let producer = JoinableThread {
             var cache = PageFragCache(pool: pool)
             var sequence = 0
             var batch: [Fragment] = []
@@ -42,7 +43,7 @@ struct ConcurrencyTests {
             statistics.withLock { $0 = cache.statistics }
         }
         let consumers = queues.map { queue in
-            TestThread {
+            JoinableThread {
                 while let batch = queue.pop() {
                     for fragment in batch {
                         let first = (pool.base + Int(fragment.offset)).load(as: UInt8.self)
@@ -72,7 +73,7 @@ struct ConcurrencyTests {
         // its neighbour's fragments would otherwise pile up and starve the pool.
         let producersDone = AtomicCounter()
         let threads = (0..<threadCount).map { index in
-            TestThread {
+            JoinableThread {
                 var made = 0
                 var inbox: [Fragment] = []
                 while made < perThread || producersDone.value.load(ordering: .acquiring) < threadCount {
@@ -134,26 +135,6 @@ final class FragmentQueue: Sendable {
     }
 }
 
-/// A plain OS thread (the queues' poll threads are OS threads too, never tasks).
-final class TestThread: @unchecked Sendable {
-    private var thread: pthread_t
-    private let body: () -> Void
-
-    init(_ body: @escaping @Sendable () -> Void) {
-        self.body = body
-        thread = pthread_t()
-        let context = Unmanaged.passRetained(self as AnyObject).toOpaque()
-        let result = pthread_create(&thread, nil, { context in
-            let box = Unmanaged<AnyObject>.fromOpaque(context!).takeRetainedValue() as! TestThread
-            box.body()
-            return nil
-        }, context)
-        precondition(result == 0, "pthread_create failed: \(result)")
-    }
-
-    func join() { pthread_join(thread, nil) }
-}
-
 final class AtomicCounter: Sendable {
     let value = Atomic<Int>(0)
 }
@@ -166,7 +147,7 @@ struct PagePoolWaitTests {
         var cache = PageFragCache(pool: pool)
         let fragment = try unwrap(cache.alloc(size: 100))
         cache.drain()
-        let freer = TestThread {
+        let freer = JoinableThread {
             usleep(50_000)
             pool.free(fragment)
         }

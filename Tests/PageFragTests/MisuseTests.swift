@@ -1,5 +1,6 @@
 import Testing
 @testable import PageFrag
+import TestSupport
 
 /// Caller mistakes that would corrupt reference counts silently must trap instead. Each runs
 /// in a child process (an exit test) and must end in a crash, not return.

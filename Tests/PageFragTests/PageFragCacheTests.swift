@@ -1,5 +1,6 @@
 import Testing
 @testable import PageFrag
+import TestSupport
 
 @Suite("PageFragCache")
 struct PageFragCacheTests {

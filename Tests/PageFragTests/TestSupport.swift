@@ -8,13 +8,9 @@ import Glibc
 #endif
 
 enum TestSupport {
-    static let logger: Logger = {
-        var logger = Logger(label: "xskd.tests", factory: { _ in SwiftLogNoOpLogHandler() })
-        logger.logLevel = .critical
-        return logger
-    }()
+    static var logger: Logger { TestLog.logger }
 
-    static var isRoot: Bool { getuid() == 0 }
+    static var isRoot: Bool { Root.isRoot }
 
     /// A small pool on 4 KiB pages (tests must not depend on the machine's hugepages).
     static func pool(
@@ -42,12 +38,4 @@ extension PagePool {
         let bytes = UnsafeRawBufferPointer(start: base + Int(fragment.offset), count: Int(fragment.length))
         return bytes.allSatisfy { $0 == value }
     }
-}
-
-/// `#require` for values produced by a mutating call on a non-copyable cache, which the macro
-/// cannot take apart.
-func unwrap<Value>(
-    _ value: Value?, _ comment: Comment? = nil, sourceLocation: SourceLocation = #_sourceLocation
-) throws -> Value {
-    try #require(value, comment, sourceLocation: sourceLocation)
 }

@@ -1,5 +1,6 @@
 import Testing
 @testable import XSK
+import TestSupport
 
 /// The adaptive wait's learning, without a ring: polling that pays grows, polling that ends in
 /// sleep shrinks to nothing, and a poll()-driven thread probes again now and then.

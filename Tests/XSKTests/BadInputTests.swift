@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VethLab
 @testable import XSK
+import TestSupport
 
 /// Every option and config key with wrong values, run through the built binary: each must end
 /// in a one-line error naming the problem (and what is accepted where the value is ours to

@@ -3,6 +3,7 @@ import SystemCalls
 import Testing
 import VethLab
 @testable import XSK
+import TestSupport
 
 /// Generator traffic on a lab's generator end until stopped: bursts of live frames, as fast as
 /// the veth takes them, bounded in time. Errors (the link down, the interface gone) are counted
@@ -10,13 +11,13 @@ import VethLab
 final class BackgroundTraffic: @unchecked Sendable {
     private let stopping = LockedFlag()
     private let sent = LockedValue((bursts: 0, failures: 0))
-    private var thread: Thread?
+    private var thread: JoinableThread?
 
     init(_ lab: VethLab, burst: Int = 1000, limit: Duration = .seconds(120)) throws {
         let programs = try XDPPrograms(logger: TestLog.logger)
         let stopping = stopping
         let sent = sent
-        thread = Thread {
+        thread = JoinableThread {
             let end = ContinuousClock.now + limit
             try? lab.run(in: .generator) {
                 while !stopping.get(), ContinuousClock.now < end {

@@ -3,6 +3,7 @@ import SystemCalls
 import Testing
 import VethLab
 @testable import XSK
+import TestSupport
 
 /// The built `xskd` binary, driven as a user would: jobs under traffic, SIGTERM and its drain
 /// report, kill -9 and restart, and the errors with their messages and exit codes.

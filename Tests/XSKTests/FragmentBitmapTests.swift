@@ -1,5 +1,6 @@
 import Testing
 @testable import XSK
+import TestSupport
 
 @Suite("FragmentBitmap")
 struct FragmentBitmapTests {

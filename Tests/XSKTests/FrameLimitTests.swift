@@ -1,5 +1,6 @@
 import Testing
 import XSK
+import TestSupport
 
 /// The frame limit follows the MTU without ever letting a frame overrun a buffer posted
 /// earlier, and never grows past what the fill source can give. Pure logic: no root.

@@ -2,6 +2,7 @@ import PageFrag
 import Testing
 import XSK
 @testable import XSKJobs
+import TestSupport
 
 /// What Swift's ownership cannot forbid at compile time traps in debug builds. (Using a frame
 /// after giving it up, or giving it up twice, does not compile: every verb consumes it.)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VethLab
 @testable import XSK
+import TestSupport
 
 /// The `xskd-gen` executable, driven as a user would, into a socket on the lab's other end.
 @Suite("xskd-gen, the in-kernel generator tool", .serialized, Root.required)

@@ -4,6 +4,7 @@ import Testing
 import VethLab
 import XSK
 import XSKJobs
+import TestSupport
 
 /// Jobs written against the public job API only, run by `JobRunner` on a veth lab: frames
 /// seen, sent back, kept and given back, built; every buffer accounted for at the stop.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VethLab
 @testable import XSK
+import TestSupport
 
 /// The XDP program is attached through a BPF link, so a process that dies, even by SIGKILL,
 /// leaves nothing attached: the kernel drops the link with the process's last reference.

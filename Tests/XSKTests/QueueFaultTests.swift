@@ -4,6 +4,7 @@ import PageFrag
 import Testing
 import VethLab
 @testable import XSK
+import TestSupport
 
 /// Faults at the queue's level, on real rings: a consumer that falls behind, a job that holds
 /// every buffer until the UMEM runs out, and descriptors that are not what the queue handed out.

@@ -5,6 +5,7 @@ import VethLab
 
 #if canImport(Glibc)
 import Glibc
+import TestSupport
 #endif
 
 @Suite("XDP programs on veth", .serialized, Root.required)

@@ -6,6 +6,7 @@ import VethLab
 
 #if canImport(Glibc)
 import Glibc
+import TestSupport
 #endif
 
 /// Transmit, bidirectional traffic, invalid descriptors, the filter, shared UMEMs, map updates
@@ -207,7 +208,7 @@ struct XSKDataPathTests {
 
         // The generator runs in the background, in bursts, while the slot changes hands.
         let stop = AtomicFlag()
-        let generator = Thread {
+        let generator = JoinableThread {
             let end = ContinuousClock.now + .seconds(5)
             while !stop.isSet, ContinuousClock.now < end {
                 try? first.generate(count: 2000, length: 64)
@@ -257,23 +258,6 @@ struct XSKDataPathTests {
             try harness.tearDown()
         }
     }
-}
-
-/// A thread that runs a closure and can be joined.
-final class Thread: @unchecked Sendable {
-    private var thread = pthread_t()
-    private let body: () -> Void
-
-    init(_ body: @escaping @Sendable () -> Void) {
-        self.body = body
-        let context = Unmanaged.passRetained(self).toOpaque()
-        pthread_create(&thread, nil, { context in
-            Unmanaged<Thread>.fromOpaque(context!).takeRetainedValue().body()
-            return nil
-        }, context)
-    }
-
-    func join() { pthread_join(thread, nil) }
 }
 
 final class AtomicFlag: @unchecked Sendable {

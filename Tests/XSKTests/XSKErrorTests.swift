@@ -3,6 +3,7 @@ import PageFrag
 import Testing
 import VethLab
 @testable import XSK
+import TestSupport
 
 /// Bind modes, busy polling and the errors a user meets, each with its context and hint.
 @Suite("AF_XDP bind modes and errors on veth", .serialized, Root.required)

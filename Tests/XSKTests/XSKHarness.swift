@@ -4,6 +4,7 @@ import PageFrag
 import Testing
 import VethLab
 @testable import XSK
+import TestSupport
 
 /// One AF_XDP socket on one end of the lab (the device end unless told otherwise), with its pool, UMEM and the fragments it has
 /// posted to the fill ring, and the bookkeeping to prove at the end that every fragment came

@@ -3,6 +3,7 @@ import PageFrag
 import Testing
 import VethLab
 @testable import XSK
+import TestSupport
 
 /// The data path on veth, after the kernel's own AF_XDP selftests (xskxceiver): frames from
 /// the generator arrive in order with their content, in skb and native mode.
