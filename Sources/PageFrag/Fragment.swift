@@ -16,6 +16,7 @@ public struct Fragment: Hashable, Sendable, CustomStringConvertible {
     /// Length in bytes.
     public let length: UInt32
 
+    /// The fragment of `length` bytes at `offset`.
     @inlinable
     public init(offset: UInt64, length: UInt32) {
         self.offset = offset
@@ -38,6 +39,7 @@ public struct Page: Hashable, Sendable, CustomStringConvertible {
     /// `log2(size / 4 KiB)`.
     public let order: Int
 
+    /// The page of `order` whose head unit is `index`.
     @inlinable
     public init(index: Int, order: Int) {
         self.index = index

@@ -18,6 +18,7 @@ public struct PageFragCache: ~Copyable {
     /// any page can yield (one byte each in a 4 MiB page), so the bias never runs out.
     public static let bias = 1 << 32
 
+    /// The pool the cache takes its pages from.
     public let pool: PagePool
     /// The order of the pages the cache asks for first.
     public let preferredOrder: Int
@@ -39,6 +40,7 @@ public struct PageFragCache: ~Copyable {
     /// `pagecnt_bias`: references on the page this cache still owns.
     @usableFromInline var pageBias = 0
 
+    /// What the cache did with pages so far.
     public var statistics = Statistics()
 
     /// A cache over `pool` that prefers pages of `preferredOrder` (default: the pool's top
@@ -217,8 +219,10 @@ extension PageFragCache {
         public var failedTooLarge = 0
         /// Requests that found no free page.
         public var failedNoPage = 0
+        /// Times ``PageFragCache/drain()`` gave a page's remaining bias back.
         public var drains = 0
 
+        /// All counts at zero.
         public init() {}
     }
 }

@@ -17,15 +17,24 @@ import Glibc
 import Musl
 #endif
 
+/// One memory region (the future AF_XDP UMEM) carved into pages of 4 KiB << order, each with
+/// one reference count, as the kernel's page allocator serves `page_frag_alloc`.
+///
+/// Fragment caches and descriptor slots take whole pages and carve fragments from them locally;
+/// ``free(_:)`` gives one fragment's reference back from any thread with one atomic decrement,
+/// and the last reference returns the page to the free lists. Taking and returning pages, and
+/// the census, take a lock: the slow path, once per page.
 public final class PagePool: @unchecked Sendable {
     // Unchecked: all mutable state is either behind `lock` or in atomics in the page table.
 
     /// Pages are built from 4 KiB units: UMEM addresses map to page-table entries by `>> 12`.
     public static let unitShift = 12
+    /// The size of a page-table unit, 4 KiB: the smallest page.
     public static let unitSize = 1 << unitShift
     /// The largest page order the pool supports (4 MiB pages).
     public static let maxSupportedOrder = 10
 
+    /// What the pool was made with.
     public let configuration: Configuration
     /// Start of the region; fragment offsets are relative to it.
     public let base: UnsafeMutableRawPointer

@@ -4,6 +4,8 @@
 import SystemCalls
 
 extension PagePool {
+    /// What a page pool is made of: its size, its page order, what backs it, and how the kernel
+    /// will touch its buffers (which decides the boundaries a fragment may not cross).
     public struct Configuration: Sendable, Equatable {
         /// Region size in bytes; rounded up to whole pages of the top order (and to 2 MiB with
         /// hugepage backing).
@@ -21,6 +23,8 @@ extension PagePool {
         /// on by default in debug builds only.
         public var tracksFragments: Bool
 
+        /// A pool of `size` bytes; by default its largest pages are 32 KiB, hugepages back it when
+        /// enough are free, the kernel copies frames, and debug builds track fragments.
         public init(
             size: Int,
             pageOrder: Int = 3,
@@ -49,6 +53,8 @@ extension PagePool {
         }
     }
 
+    /// What is to back a pool's region; the raw value is the option's spelling (`auto`, `on`,
+    /// `off`).
     public enum Backing: String, Sendable, Equatable, CaseIterable {
         /// 2 MiB hugepages when the system has them free, else 4 KiB pages (logged).
         case automatic = "auto"
@@ -58,8 +64,11 @@ extension PagePool {
         case smallPages = "off"
     }
 
+    /// What backs a pool's region once it is mapped.
     public enum ResolvedBacking: Sendable, Equatable, CustomStringConvertible {
+        /// 2 MiB hugepages.
         case hugePages
+        /// 4 KiB pages.
         case smallPages
 
         /// Size of one backing page: the unit of guaranteed physical contiguity.
@@ -78,6 +87,8 @@ extension PagePool {
         }
     }
 
+    /// How the kernel will access a pool's buffers, which decides whether a fragment may cross a
+    /// backing page.
     public enum BufferMode: String, Sendable, Equatable, CaseIterable {
         /// The kernel copies frames in and out through virtual addresses: any buffer is fine.
         case copy
@@ -87,8 +98,11 @@ extension PagePool {
     }
 }
 
+/// Why a page pool could not be made.
 public enum PagePoolError: Error, Sendable, CustomStringConvertible {
+    /// A configuration value is out of range; the message says which.
     case invalidConfiguration(String)
+    /// The region could not be mapped.
     case mapping(SystemCallError)
 
     public var description: String {

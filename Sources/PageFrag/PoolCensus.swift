@@ -3,10 +3,17 @@
 // leak accounting: after every holder has drained and every fragment is freed, everything is
 // free; otherwise the non-free pages are named.
 
+/// Where a pool's memory is at one moment: free in the lists, held by a cache or descriptor slot,
+/// or released and kept alive only by fragments still out.
+///
+/// It is the leak accounting: once every holder has drained and every fragment is freed,
+/// everything is free (``isQuiescent``); otherwise ``pages`` names the pages that are not.
 public struct PoolCensus: Sendable, Equatable, CustomStringConvertible {
     /// One page that is not free.
     public struct PageRecord: Sendable, Equatable, CustomStringConvertible {
+        /// The page.
         public var page: Page
+        /// Whether a holder has it or has let it go.
         public var state: PageState
         /// The page's reference count.
         public var references: Int
@@ -20,7 +27,9 @@ public struct PoolCensus: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Size of the region in bytes.
     public var totalBytes: Int
+    /// Bytes in the free lists.
     public var freeBytes: Int
     /// Free blocks per order, after merging buddies.
     public var freePagesByOrder: [Int] = []
@@ -32,8 +41,10 @@ public struct PoolCensus: Sendable, Equatable, CustomStringConvertible {
     public var outstandingFragments = 0
     /// Every page that is not free, up to `recordLimit` of them (the totals count all).
     public var pages: [PageRecord] = []
+    /// The most pages ``pages`` lists.
     public static let recordLimit = 64
 
+    /// A census of a region of `totalBytes` with `freeBytes` free and no page recorded yet.
     public init(totalBytes: Int, freeBytes: Int) {
         self.totalBytes = totalBytes
         self.freeBytes = freeBytes
@@ -62,6 +73,7 @@ public struct PoolCensus: Sendable, Equatable, CustomStringConvertible {
 
 /// Thrown by `PagePool.verifyQuiescent()`: what is still out, page by page.
 public struct LeakReport: Error, Sendable, CustomStringConvertible {
+    /// The census that found pages still out.
     public var census: PoolCensus
     /// Live fragments by the tracker's independent count, when it disagrees with quiescence.
     public var trackerLiveFragments: Int?

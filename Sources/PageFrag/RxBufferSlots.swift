@@ -12,6 +12,13 @@
 //
 // Single owner (the queue's poll thread).
 
+/// Descriptor-level buffer reuse, as i40e and ixgbe keep their `rx_buffer`s: each slot of a
+/// receive ring owns one page split in two halves, and holds its own bias of references on it.
+///
+/// One half is posted; when a frame lands in it and the other half has come back, the slot
+/// flips to the other half and posts it at once, without the pool. If the application still
+/// holds the other half, the slot lets the page go with one drain call and takes a new one. One
+/// thread owns the slots: the queue's poll thread.
 public struct RxBufferSlots: ~Copyable {
     /// References a slot takes on its page at once, and tops up to: frees on the owning thread
     /// hand one back, every posted half takes one.
@@ -31,18 +38,23 @@ public struct RxBufferSlots: ~Copyable {
         }
     }
 
+    /// The pool the slots take their pages from.
     public let pool: PagePool
     /// Fragment length (each half holds one), at most half a page.
     public let fragmentSize: Int
+    /// The order of each slot's page.
     public let pageOrder: Int
     @usableFromInline let slots: UnsafeMutablePointer<Slot>
+    /// How many slots there are (a queue makes one per fill-ring entry).
     public let count: Int
     /// The slot that owns each page of the pool now, by page-table unit; -1 for none.
     @usableFromInline let slotOfUnit: UnsafeMutablePointer<Int32>
     let unitCount: Int
+    /// What the slots did with pages so far.
     public var statistics: Statistics { counters }
     @usableFromInline var counters = Statistics()
 
+    /// What descriptor slots did with pages: taken, reused in place, given up.
     public struct Statistics: Sendable, Equatable {
         /// Pages taken from the pool.
         public var pagesAllocated = 0
@@ -54,6 +66,7 @@ public struct RxBufferSlots: ~Copyable {
         public var pagesWaived = 0
         /// Times a slot found no page in the pool (its half is not reposted).
         public var allocationFailures = 0
+        /// All counts at zero.
         public init() {}
     }
 

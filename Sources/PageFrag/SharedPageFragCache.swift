@@ -5,10 +5,18 @@
 
 import SystemCalls
 
+/// A fragment cache that any thread may call: a ``PageFragCache`` behind a lock, the kernel's
+/// `netdev_alloc_cache`.
+///
+/// It serves the threads that are not a queue's poll thread (control plane, tests, a worker),
+/// never the per-packet path.
 public final class SharedPageFragCache: Sendable {
     private let cache: LockedValue<PageFragCache>
+    /// The pool the cache takes its pages from.
     public let pool: PagePool
 
+    /// A cache over `pool` that prefers pages of `preferredOrder` (default: the pool's top order)
+    /// and falls back down to `minimumOrder`.
     public init(pool: PagePool, preferredOrder: Int? = nil, minimumOrder: Int = 0) {
         self.pool = pool
         cache = LockedValue(PageFragCache(pool: pool, preferredOrder: preferredOrder, minimumOrder: minimumOrder))
@@ -24,6 +32,7 @@ public final class SharedPageFragCache: Sendable {
         cache.withLock { $0.drain() }
     }
 
+    /// What the cache did with pages so far.
     public var statistics: PageFragCache.Statistics {
         cache.withLock { $0.statistics }
     }

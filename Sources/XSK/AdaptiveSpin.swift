@@ -28,21 +28,33 @@
 public struct AdaptiveSpin: Sendable {
     /// How to sleep: in poll() until a frame comes, or a timed nap.
     public enum Sleep: Equatable, Sendable {
+        /// Sleep in `poll()` until a frame arrives.
         case untilFrames
+        /// Nap for this long without waiting on the socket, while frames gather in the RX ring.
         case nap(Duration)
     }
 
+    /// A wait for a queue whose RX ring has `ringSize` slots and whose receives take up to
+    /// `batchSize` frames.
     public init(ringSize: Int = 2048, batchSize: Int = 64) {
         self.ringSize = ringSize
         self.batchSize = batchSize
     }
 
+    /// The longest the thread keeps polling an empty ring before it sleeps.
     public static let maximum: Duration = .microseconds(200)
+    /// The shortest spin: an allowance halved below it becomes none, and the thread only sleeps.
     public static let minimum: Duration = .microseconds(2)
+    /// The spin tried again every 1024th sleep while the allowance is none.
     public static let probe: Duration = .microseconds(50)
+    /// The shortest nap while a stream flows.
     public static let shortestNap: Duration = .microseconds(10)
+    /// The longest nap while a stream flows.
     public static let longestNap: Duration = .milliseconds(1)
+    /// How long the thread now keeps polling an empty ring before it sleeps; zero when it
+    /// sleeps at once.
     public private(set) var limit = maximum
+    /// How long a nap now lasts while a stream flows.
     public private(set) var nap: Duration = .microseconds(100)
     let ringSize: Int
     let batchSize: Int

@@ -5,14 +5,21 @@
 
 import CShims
 
+/// A ring that user space consumes from: the RX ring or a completion ring.
+///
+/// Its verbs are libxdp's: ``peek(upTo:)`` looks at filled slots, ``release(_:)`` hands them
+/// back to the kernel once read, ``cancel(_:)`` un-peeks them. One thread uses a ring, while the
+/// socket or UMEM that owns its storage lives.
 public struct ConsumerRing<Slot>: @unchecked Sendable {
     @usableFromInline let ring: UnsafeMutablePointer<xsk_ring_cons>
 
     init(_ ring: UnsafeMutablePointer<xsk_ring_cons>) { self.ring = ring }
 
+    /// How many slots the ring has.
     public var size: Int { Int(ring.pointee.size) }
 
-    /// Up to `count` filled slots, oldest first.
+    /// Up to `count` filled slots, oldest first. The corresponding C function is
+    /// `xsk_ring_cons__peek`.
     @inlinable
     public func peek(upTo count: Int) -> RingBatch<Slot> {
         var start: UInt32 = 0
@@ -22,11 +29,15 @@ public struct ConsumerRing<Slot>: @unchecked Sendable {
             start: start, count: Int(available))
     }
 
+    /// Hands the batch's slots back to the kernel, once they have been read. The corresponding C
+    /// function is `xsk_ring_cons__release`.
     @inlinable
     public func release(_ batch: RingBatch<Slot>) {
         xsk_ring_cons__release(ring, UInt32(truncatingIfNeeded: batch.count))
     }
 
+    /// Un-peeks the batch: its slots stay filled, and the next peek returns them again. The
+    /// corresponding C function is `xsk_ring_cons__cancel`.
     @inlinable
     public func cancel(_ batch: RingBatch<Slot>) {
         xsk_ring_cons__cancel(ring, UInt32(truncatingIfNeeded: batch.count))

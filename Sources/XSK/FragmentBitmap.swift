@@ -9,6 +9,11 @@
 // per-packet calls carry no exclusivity check. (A non-copyable struct would say "one owner"
 // more directly, but Swift 6.3 crashes compiling one like it under -sanitize=thread.)
 
+/// The fragments a queue has handed to the kernel and not yet had back: one bit per possible
+/// fragment start.
+///
+/// Marking and clearing are O(1) with no allocation, for the per-packet path. A bitmap has one
+/// owner, the queue's thread: it is neither thread-safe nor `Sendable`.
 public final class FragmentBitmap {
     /// Fragment starts are multiples of this (the queue's fragment alignment).
     public let granularity: Int
@@ -48,6 +53,7 @@ public final class FragmentBitmap {
         return true
     }
 
+    /// Whether the fragment starting at `offset` is marked.
     @inlinable
     public func contains(_ offset: UInt64) -> Bool {
         let (word, bit) = position(offset)

@@ -26,6 +26,9 @@ public struct FrameLimit: Sendable, Equatable {
     /// The kernel leaves this much in front of every frame it copies into a buffer.
     public static let xdpHeadroom = 256
 
+    /// The limit for `mtu`, with fill buffers that hold `headroom` bytes before each frame,
+    /// start at multiples of `alignment` and are at most `maximumFragmentSize` bytes; fixed at
+    /// that size when not `resizable` (descriptor slots).
     public init(mtu: Int, headroom: Int, alignment: Int, maximumFragmentSize: Int, resizable: Bool) {
         self.mtu = mtu
         self.headroom = headroom
@@ -38,6 +41,8 @@ public struct FrameLimit: Sendable, Equatable {
         frameLimit = fragmentSize - Self.xdpHeadroom - headroom
     }
 
+    /// Whether two limits have the same MTU, fill buffer size, frame limit and pending raise (the
+    /// settings they were made with are not compared).
     public static func == (lhs: FrameLimit, rhs: FrameLimit) -> Bool {
         lhs.mtu == rhs.mtu && lhs.fragmentSize == rhs.fragmentSize && lhs.frameLimit == rhs.frameLimit
             && lhs.pendingRaise?.afterReceived == rhs.pendingRaise?.afterReceived

@@ -8,8 +8,11 @@ import SystemCalls
 import Glibc
 #endif
 
+/// A network interface in the calling thread's network namespace: its name and index.
 public struct NetworkInterface: Hashable, Sendable, CustomStringConvertible {
+    /// The interface's name, as `ip link` shows it.
     public let name: String
+    /// The interface's index (ifindex) in its network namespace.
     public let index: UInt32
 
     /// Looks the interface up by name (`if_nametoindex`) in this thread's network namespace.

@@ -12,14 +12,21 @@
 
 import CShims
 
+/// A ring that user space produces into: the fill ring or the TX ring.
+///
+/// Its verbs are libxdp's: ``reserve(upTo:)`` claims free slots, the caller writes them, and
+/// ``submit(_:count:)`` publishes them to the kernel. One thread uses a ring, while the socket or
+/// UMEM that owns its storage lives.
 public struct ProducerRing<Slot>: @unchecked Sendable {
     @usableFromInline let ring: UnsafeMutablePointer<xsk_ring_prod>
 
     init(_ ring: UnsafeMutablePointer<xsk_ring_prod>) { self.ring = ring }
 
+    /// How many slots the ring has.
     public var size: Int { Int(ring.pointee.size) }
 
-    /// Claims up to `count` free slots (fewer when the ring has fewer free).
+    /// Claims up to `count` free slots (fewer when the ring has fewer free). Unlike libxdp's
+    /// `xsk_ring_prod__reserve`, which claims all or nothing, it claims what there is.
     @inlinable
     public func reserve(upTo count: Int) -> RingBatch<Slot> {
         let granted = xsk_prod_nb_free(ring, UInt32(truncatingIfNeeded: count))
@@ -31,13 +38,15 @@ public struct ProducerRing<Slot>: @unchecked Sendable {
             start: start, count: taken)
     }
 
-    /// Free slots, up to `count` (refreshing the cached consumer index only when short).
+    /// Free slots, up to `count` (refreshing the cached consumer index only when short). The
+    /// corresponding C function is `xsk_prod_nb_free`.
     @inlinable
     public func freeSlots(upTo count: Int) -> Int {
         min(Int(xsk_prod_nb_free(ring, UInt32(truncatingIfNeeded: count))), count)
     }
 
     /// Publishes the first `count` slots of the batch (all of them by default) to the kernel.
+    /// The corresponding C function is `xsk_ring_prod__submit`.
     @inlinable
     public func submit(_ batch: RingBatch<Slot>, count: Int? = nil) {
         let published = count ?? batch.count
@@ -48,6 +57,7 @@ public struct ProducerRing<Slot>: @unchecked Sendable {
     }
 
     /// Whether the kernel asked to be woken (need_wakeup) before it takes more from this ring.
+    /// The corresponding C function is `xsk_ring_prod__needs_wakeup`.
     @inlinable
     public var needsWakeup: Bool { xsk_ring_prod__needs_wakeup(ring) != 0 }
 

@@ -16,8 +16,11 @@ public struct QueueCensus: Sendable, Equatable {
     public var inTransmitRing: Int
     /// Taken by the kernel to send, not yet completed.
     public var withKernelForTransmit: Int
+    /// The page the fill cache holds now, if any.
     public var fillCachePage: Page?
+    /// The page the TX cache holds now, if any.
     public var transmitCachePage: Page?
+    /// What the fill cache did with pages so far.
     public var cacheStatistics: PageFragCache.Statistics
     /// Descriptor-level page reuse, with `.descriptorSlots`.
     public var slotStatistics: RxBufferSlots.Statistics?

@@ -5,7 +5,9 @@
 extension XSKQueue {
     /// Counters kept as drivers keep them, in plain memory on the poll thread.
     public struct Statistics: Sendable, Equatable {
+        /// Frames received: taken from the RX ring and handed to the application.
         public var rxPackets: UInt64 = 0
+        /// Bytes of the frames received.
         public var rxBytes: UInt64 = 0
         /// Frames the kernel completed (sent).
         public var txPackets: UInt64 = 0
@@ -21,7 +23,9 @@ extension XSKQueue {
         public var released: UInt64 = 0
         /// Frames the application handed to a TX ring (this queue's or another's).
         public var forwarded: UInt64 = 0
+        /// Frames queued on the TX ring.
         public var txSubmitted: UInt64 = 0
+        /// TX buffers the completion ring gave back.
         public var completions: UInt64 = 0
         /// RX or completion addresses that were not buffers this queue gave the kernel:
         /// counted and skipped, never followed.
@@ -38,13 +42,17 @@ extension XSKQueue {
         public var receiveBatches: UInt64 = 0
         /// Transmits that queued at least one frame: txSubmitted / transmitBatches is the mean TX batch.
         public var transmitBatches: UInt64 = 0
-        /// The data path's system calls, each counted where it is made: poll() sleeps, RX
-        /// wakeups (recvfrom), TX wakeups (sendto). Per frame, they say what the rings cost.
+        /// Times the poll thread slept in `poll()` until a frame came. With `naps`,
+        /// `receiveWakeups` and `transmitWakeups`, the data path's system calls: per frame, they
+        /// say what the rings cost.
         public var sleeps: UInt64 = 0
         /// Timed naps (nanosleep) of the adaptive wait while a stream flows.
         public var naps: UInt64 = 0
+        /// RX wakeups (`recvfrom`), busy-polling calls among them.
         public var receiveWakeups: UInt64 = 0
+        /// TX wakeups (`sendto`).
         public var transmitWakeups: UInt64 = 0
+        /// All counts at zero.
         public init() {}
     }
 }

@@ -13,8 +13,10 @@ public struct ReceivedFrame: Sendable {
     /// The descriptor address: the fragment's start with the data's offset inside it in the top
     /// 16 bits (unaligned-chunk mode). Send it as is to forward the frame without a copy.
     public var address: UInt64
+    /// The frame's length in bytes.
     public var length: UInt32
 
+    /// A frame of `length` bytes in `fragment`, at the descriptor address `address`.
     @inlinable
     public init(fragment: Fragment, address: UInt64, length: UInt32) {
         self.fragment = fragment

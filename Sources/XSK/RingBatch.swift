@@ -5,6 +5,10 @@
 
 import CShims
 
+/// Slots of an AF_XDP ring claimed for one batch, indexed from 0.
+///
+/// The ring's base pointer and mask are read once, when the batch is made, so that the
+/// per-packet loop is a masked index into memory the kernel shares, with no call and no reload.
 @frozen
 public struct RingBatch<Slot> {
     @usableFromInline let slots: UnsafeMutablePointer<Slot>
@@ -22,6 +26,7 @@ public struct RingBatch<Slot> {
         self.count = count
     }
 
+    /// The slot at `index` (in `0..<count`) of the batch.
     @inlinable
     public subscript(index: Int) -> Slot {
         get {

@@ -14,8 +14,11 @@ import Glibc
 
 /// What stopping a queue found and gave back.
 public struct StopReport: Sendable, CustomStringConvertible {
+    /// The stopped queue's interface.
     public var interface: String
+    /// The queue id.
     public var queue: UInt32
+    /// The queue's counters at the stop.
     public var statistics: XSKQueue.Statistics
     /// Frames in the RX ring at stop, given straight back.
     public var arrivedAtStop: Int

@@ -3,6 +3,12 @@
 
 import CShims
 
+/// Which frames the XDP program redirects to the sockets: those that match every field set
+/// (fields left nil match anything); the rest go to the kernel.
+///
+/// The filter is data in a BPF map, so it can change while the sockets stay bound
+/// (`XDPPrograms.setFilter(_:)`). A frame that cannot be parsed as far as the set fields need
+/// does not match.
 public struct TrafficFilter: Hashable, Sendable, CustomStringConvertible {
     /// Ethertype after at most one VLAN tag (0x0800 IPv4, 0x86DD IPv6, 0x88B5 test frames).
     public var ethertype: UInt16?
@@ -14,6 +20,7 @@ public struct TrafficFilter: Hashable, Sendable, CustomStringConvertible {
     /// Every frame.
     public static let all = TrafficFilter()
 
+    /// A filter on the fields given; the others match anything.
     public init(ethertype: UInt16? = nil, ipProtocol: UInt8? = nil, destinationPorts: ClosedRange<UInt16>? = nil) {
         self.ethertype = ethertype
         self.ipProtocol = ipProtocol

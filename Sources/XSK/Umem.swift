@@ -16,12 +16,22 @@ import SystemCalls
 import Glibc
 #endif
 
+/// A page pool's region registered with the kernel as AF_XDP packet memory (a UMEM).
+///
+/// Every buffer address in every ring is an offset into it, which is exactly a fragment's offset
+/// in the pool. The UMEM keeps its pool alive, and every socket keeps its UMEM alive, so memory
+/// the kernel may still write into is never unmapped under it. The kernel registers a UMEM on one
+/// AF_XDP socket, which also carries the UMEM's own fill and completion rings and becomes the
+/// first ``XSKSocket`` bound with it.
 public final class Umem: @unchecked Sendable {
     // Unchecked: mutable bookkeeping lives behind `sockets`; the rest is immutable after init.
 
+    /// How the kernel is to see the UMEM: its ring sizes, chunk size, headroom, and whether buffer
+    /// addresses may be unaligned.
     public struct Configuration: Sendable, Equatable {
-        /// Fill and completion ring sizes (powers of two).
+        /// Fill ring size (a power of two).
         public var fillSize: UInt32 = 4096
+        /// Completion ring size (a power of two).
         public var completionSize: UInt32 = 4096
         /// The chunk size the kernel assumes for every buffer: 2048...4096. In unaligned mode
         /// the kernel takes each fill address as the start of such a chunk and accepts frames
@@ -33,10 +43,14 @@ public final class Umem: @unchecked Sendable {
         /// Off: every address must be a multiple of `chunkSize`, which must be a power of two.
         public var unalignedChunks = true
 
+        /// The defaults: fill and completion rings of 4096 entries, 2048-byte chunks, no headroom,
+        /// unaligned chunks.
         public init() {}
     }
 
+    /// The pool whose region this is; the UMEM keeps it alive.
     public let pool: PagePool
+    /// What the UMEM was registered with.
     public let configuration: Configuration
     /// The socket the UMEM is registered on.
     public let descriptor: Int32

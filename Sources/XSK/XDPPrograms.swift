@@ -11,9 +11,15 @@ import SystemCalls
 import Glibc
 #endif
 
+/// xskd's XDP programs and maps, loaded into the kernel from the object embedded at build time.
+///
+/// One instance serves every interface and queue of a process: the XSK map takes a socket per
+/// queue, the filter map decides which frames go to the sockets, and the per-CPU counters say
+/// what the programs did.
 public final class XDPPrograms: @unchecked Sendable {
     // Unchecked: the libbpf object is only read after init; map updates are kernel syscalls.
 
+    /// One of the embedded object's programs; the raw value is its name in the object.
     public enum Program: String, Sendable, CaseIterable {
         /// Matching frames to the queue's AF_XDP socket, the rest to the kernel.
         case redirect = "xskd_redirect"
@@ -107,13 +113,15 @@ public final class XDPPrograms: @unchecked Sendable {
     }
 
     /// Points queue `queue` of every interface running `redirect` at the socket `descriptor`.
+    /// The corresponding C function is `bpf_map_update_elem`.
     public func insertSocket(_ descriptor: Int32, queue: UInt32) throws(XSKError) {
         var key = queue
         var value = UInt32(bitPattern: descriptor)
         try update(socketsMap, key: &key, value: &value, what: "XSK map slot \(queue)")
     }
 
-    /// Empties queue `queue`'s slot: its frames go to the kernel from now on.
+    /// Empties queue `queue`'s slot: its frames go to the kernel from now on. The
+    /// corresponding C function is `bpf_map_delete_elem`.
     public func removeSocket(queue: UInt32) {
         var key = queue
         _ = bpf_map_delete_elem(socketsMap, &key)
@@ -128,7 +136,8 @@ public final class XDPPrograms: @unchecked Sendable {
         try update(frameLimitsMap, key: &key, value: &value, what: "frame limit of queue \(queue)")
     }
 
-    /// The program's counters for `queue`, summed over CPUs.
+    /// The program's counters for `queue`, summed over CPUs. The corresponding C function is
+    /// `bpf_map_lookup_elem`.
     public func counters(queue: UInt32) throws(XSKError) -> QueueCounters {
         let cpus = Int(libbpf_num_possible_cpus())
         var values = [xskd_queue_counters](repeating: xskd_queue_counters(), count: max(cpus, 1))
@@ -230,7 +239,7 @@ public final class XDPPrograms: @unchecked Sendable {
 
     /// Attaches `program` to `interface` through a BPF link, so that a process that dies leaves
     /// nothing attached. An xskd program left attached the old way is replaced; a foreign one
-    /// is refused unless `replaceForeign`.
+    /// is refused unless `replaceForeign`. The corresponding C function is `bpf_link_create`.
     public func attach(
         _ program: Program, to interface: NetworkInterface, mode: XDPAttachMode, replaceForeign: Bool = false
     ) throws(XSKError) -> XDPLink {
@@ -271,7 +280,8 @@ public final class XDPPrograms: @unchecked Sendable {
         }
     }
 
-    /// What is attached now, if anything: program id and name.
+    /// What is attached now, if anything: program id and name. The corresponding C function is
+    /// `bpf_xdp_query`.
     public func attachedProgram(on interface: NetworkInterface) throws(XSKError) -> (id: UInt32, name: String)? {
         let queryBox = ZeroedStruct<bpf_xdp_query_opts>()
         queryBox.pointer.pointee.sz = MemoryLayout<bpf_xdp_query_opts>.size
@@ -314,7 +324,10 @@ public final class XDPPrograms: @unchecked Sendable {
 
 /// Where the XDP program runs: in the driver (native) or after the skb is built (generic).
 public enum XDPAttachMode: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// In the driver, before the kernel builds an skb (`XDP_FLAGS_DRV_MODE`).
     case native
+    /// Generic XDP, after the kernel has built the skb: any driver, but slower
+    /// (`XDP_FLAGS_SKB_MODE`).
     case skb
     /// Native when the driver supports it, else skb (logged).
     case automatic = "auto"
@@ -332,20 +345,29 @@ public enum XDPAttachMode: String, Sendable, CaseIterable, CustomStringConvertib
 
 /// What the XDP program did on one queue, summed over CPUs.
 public struct QueueCounters: Sendable, Equatable {
+    /// Frames redirected to the queue's socket.
     public var redirected: UInt64 = 0
+    /// Frames left to the kernel: those that did not match the filter, were too long, or found no
+    /// socket in the queue's slot.
     public var passed: UInt64 = 0
+    /// Frames the drop program dropped.
     public var dropped: UInt64 = 0
+    /// Frames the reflect program sent back out (`XDP_TX`).
     public var transmitted: UInt64 = 0
     /// Matched the filter but were longer than the queue's frame limit: passed instead.
     public var tooLong: UInt64 = 0
+    /// All counts at zero.
     public init() {}
 }
 
 /// An XDP program attached to an interface through a BPF link: closing the link (or the death
 /// of the process) detaches it, and only it.
 public final class XDPLink: @unchecked Sendable {
+    /// The interface the program is attached to.
     public let interface: NetworkInterface
+    /// The program attached.
     public let program: XDPPrograms.Program
+    /// The mode the kernel attached it in: native or skb.
     public let mode: XDPAttachMode
     private let descriptor: LockedValue<Int32>
     private let logger: Logger

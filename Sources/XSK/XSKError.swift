@@ -3,6 +3,8 @@
 
 import SystemCalls
 
+/// An error of the AF_XDP layer that is not a bare errno: each says what was being done, on
+/// which interface and queue, and what to do about it.
 public enum XSKError: Error, Sendable, CustomStringConvertible {
     /// A system, libbpf or libxdp call failed.
     case system(SystemCallError)

@@ -14,7 +14,14 @@ import Logging
 import PageFrag
 import SystemCalls
 
+/// One queue's data path: an AF_XDP socket's four rings, where its fill buffers come from,
+/// its TX cache, and the ledger of the buffers the kernel holds.
+///
+/// The queue's poll thread owns it and calls its mutating methods per batch; they take no lock,
+/// no atomic and no allocation per packet. ``stop(programs:transmitTimeout:)`` ends it and gives
+/// back every buffer it and the kernel hold.
 public struct XSKQueue: ~Copyable {
+    /// How a queue sizes its batches and fill buffers, and where the fill buffers come from.
     public struct Configuration: Sendable {
         /// Descriptors per ring operation.
         public var batchSize = 64
@@ -25,13 +32,19 @@ public struct XSKQueue: ~Copyable {
         public var mtu: Int?
         /// How the fill ring gets its buffers.
         public var fillStrategy: FillStrategy = .fragmentCache
+        /// The defaults: batches of 64, fill fragments on 64-byte boundaries sized from the
+        /// interface's MTU, from a fragment cache.
         public init() {}
     }
 
+    /// How the fill ring gets its buffers: the module's `FillStrategy`, under the queue's name.
     public typealias FillStrategy = XSK.FillStrategy
 
+    /// The socket whose rings the queue works.
     public let socket: XSKSocket
+    /// The page pool behind the socket's UMEM.
     public let pool: PagePool
+    /// What the queue was set up with.
     public let configuration: Configuration
     let programs: XDPPrograms?
     @usableFromInline var fill: FillSource
@@ -46,6 +59,7 @@ public struct XSKQueue: ~Copyable {
 
     /// Bytes of each fill fragment: headroom + 256 + the longest frame the MTU allows.
     public var fragmentSize: Int { limit.fragmentSize }
+    /// The MTU the fill buffers are sized for now.
     public var mtu: Int { limit.mtu }
     /// The frame limit the XDP program applies to this queue.
     public var frameLimit: Int { limit.frameLimit }

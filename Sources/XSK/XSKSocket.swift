@@ -12,22 +12,38 @@ import SystemCalls
 import Glibc
 #endif
 
+/// An AF_XDP socket bound to one queue of one interface: its RX and TX rings, and the fill and
+/// completion rings through which it shares its UMEM.
+///
+/// The first socket of a UMEM is the UMEM's own and works the UMEM's fill and completion rings;
+/// every later one on a new queue gets its own pair (libxdp's shared-UMEM mode), so any queue of
+/// any interface can send what another received, without a copy.
 public final class XSKSocket: @unchecked Sendable {
     // Unchecked: the rings are used by one poll thread; the rest is immutable after init.
 
+    /// How a socket binds: whether the NIC moves frames to and from the UMEM itself, or the kernel
+    /// copies them.
     public enum BindMode: String, Sendable, CaseIterable, CustomStringConvertible {
         /// Zero-copy when the driver supports it, else copy (logged).
         case automatic = "auto"
+        /// The kernel copies frames between its own buffers and the UMEM (`XDP_COPY`): any driver.
         case copy
+        /// The driver DMAs frames into and out of the UMEM directly (`XDP_ZEROCOPY`).
         case zeroCopy = "zero-copy"
         public var description: String { rawValue }
     }
 
+    /// What a socket binds to, and how: its interface and queue, ring sizes and modes.
     public struct Configuration: Sendable {
+        /// The interface's name.
         public var interface: String
+        /// The queue id to bind to.
         public var queue: UInt32
+        /// RX ring size (a power of two).
         public var rxSize: UInt32 = 2048
+        /// TX ring size (a power of two).
         public var txSize: UInt32 = 2048
+        /// How to bind: zero-copy, copy, or zero-copy when the driver supports it.
         public var bindMode: BindMode = .automatic
         /// Ask the kernel to set need_wakeup flags, so that syscalls happen only when it is idle.
         public var needWakeup = true
@@ -36,26 +52,36 @@ public final class XSKSocket: @unchecked Sendable {
         /// How often to retry a bind that fails with EBUSY (the kernel unbinds asynchronously).
         public var busyRetries = 20
 
+        /// A socket on `queue` of `interface`, with every other setting at its default.
         public init(interface: String, queue: UInt32) {
             self.interface = interface
             self.queue = queue
         }
     }
 
+    /// Busy-polling settings: how long a call on the socket busy-polls the device, and how many
+    /// frames one busy poll may process.
     public struct BusyPoll: Sendable, Equatable {
+        /// How long a call on the socket busy-polls the device, in µs (`SO_BUSY_POLL`).
         public var microseconds: Int32 = 20
+        /// The most frames one busy poll processes (`SO_BUSY_POLL_BUDGET`).
         public var budget: Int32 = 64
+        /// Settings of `microseconds` per call and `budget` frames per poll.
         public init(microseconds: Int32 = 20, budget: Int32 = 64) {
             self.microseconds = microseconds
             self.budget = budget
         }
     }
 
+    /// The UMEM the socket shares; the socket keeps it alive.
     public let umem: Umem
+    /// The interface it is bound to.
     public let interface: NetworkInterface
+    /// The queue id it is bound to.
     public let queue: UInt32
     /// The mode the kernel bound: `.copy` or `.zeroCopy`.
     public let boundMode: BindMode
+    /// The socket's file descriptor: what the XSK map of ``XDPPrograms`` takes.
     public let descriptor: Int32
     /// True when another socket of the UMEM bound this queue first: this one then has no fill
     /// and completion rings of its own, and that socket's serve both (one pair per queue).
@@ -300,12 +326,18 @@ public final class XSKSocket: @unchecked Sendable {
 
     // MARK: Rings
 
+    /// The RX ring: frames received.
     public var rx: RxRing { RxRing(rxStorage) }
+    /// The TX ring: frames to send.
     public var tx: TxRing { TxRing(txStorage) }
+    /// The fill ring this socket works: empty buffers for the kernel to receive into. Traps on a
+    /// socket that shares its queue's rings (``sharesQueueRings``).
     public var fill: FillRing {
         precondition(!sharesQueueRings, "this socket shares its queue's fill ring: use the queue's first socket")
         return FillRing(fillStorage)
     }
+    /// The completion ring this socket works: buffers of sent frames, given back. Traps on a
+    /// socket that shares its queue's rings (``sharesQueueRings``).
     public var completion: CompletionRing {
         precondition(!sharesQueueRings, "this socket shares its queue's completion ring: use the queue's first socket")
         return CompletionRing(completionStorage)
@@ -401,12 +433,15 @@ public final class XSKSocket: @unchecked Sendable {
 public struct XDPStatistics: Sendable, Equatable, CustomStringConvertible {
     /// Frames dropped for other reasons (e.g. too long for the chunk).
     public var rxDropped: UInt64
+    /// Frames dropped because of an invalid descriptor on the receive side.
     public var rxInvalidDescriptors: UInt64
+    /// TX descriptors the kernel dropped as invalid.
     public var txInvalidDescriptors: UInt64
     /// Frames dropped because the RX ring was full (the application did not release).
     public var rxRingFull: UInt64
     /// Times the kernel found the fill ring empty.
     public var rxFillRingEmpty: UInt64
+    /// Times the kernel found the TX ring empty when it looked for a frame to send.
     public var txRingEmpty: UInt64
 
     init(_ value: xdp_statistics) {

@@ -19,24 +19,33 @@ public struct RunnerConfiguration: Sendable {
     public var interface: String
     /// Port 1's interface, for a job with two ports (a forwarder): same queues, same UMEM.
     public var secondInterface: String?
+    /// The queues to run on, one poll thread each; every port runs on the same queue ids.
     public var queues: [UInt32] = [0]
     /// Which frames the XDP program sends to the sockets (the rest stay with the kernel).
     public var filter = TrafficFilter()
+    /// How the XDP program is attached to each interface: native, skb, or native when the driver
+    /// supports it.
     public var xdpMode: XDPAttachMode = .automatic
     /// Replace an XDP program that is not ours.
     public var replaceForeignProgram = false
+    /// The size of the page pool, and so of the UMEM that every port shares, in MiB.
     public var umemSizeMiB = 64
+    /// What backs the page pool: 2 MiB hugepages, 4 KiB pages, or hugepages when enough are free.
     public var hugepages: PagePool.Backing = .automatic
     /// Fill and completion ring size.
     public var fillRingSize: UInt32 = 4096
     /// RX and TX ring size.
     public var ringSize: UInt32 = 2048
+    /// How every socket binds: zero-copy, copy, or zero-copy when the driver supports it.
     public var bindMode: XSKSocket.BindMode = .automatic
+    /// Busy polling on every socket; nil leaves it off.
     public var busyPoll: XSKSocket.BusyPoll?
+    /// How the poll threads run and wait.
     public var poll = PollSettings()
     /// Pin queue i's poll thread to `cpus[i]`.
     public var cpus: [Int]?
 
+    /// A run on `queues` of `interface`, with every other setting at its default.
     public init(interface: String, queues: [UInt32] = [0]) {
         self.interface = interface
         self.queues = queues
@@ -48,7 +57,9 @@ public struct RunnerConfiguration: Sendable {
 
 /// Why a run could not be set up: the message names the interface, queue or call.
 public struct RunnerError: Error, CustomStringConvertible {
+    /// What went wrong, naming the interface, queue or call.
     public var description: String
+    /// An error whose message is `description`.
     public init(_ description: String) { self.description = description }
 }
 
@@ -62,8 +73,10 @@ public struct DrainReport: Sendable, CustomStringConvertible {
     public var failures: [String]
     /// Nil when every buffer came home; else the pages still out.
     public var leak: LeakReport?
+    /// The pool's census once the wait ended: free bytes, held and released pages, fragments out.
     public var census: PoolCensus
 
+    /// Whether every buffer came home.
     public var isClean: Bool { leak == nil }
 
     public var description: String {
@@ -72,23 +85,37 @@ public struct DrainReport: Sendable, CustomStringConvertible {
     }
 }
 
+/// Everything around a packet job: the XDP programs, the page pool and its UMEM, one socket per
+/// queue and port, and one poll thread per queue.
+///
+/// Making a runner sets the run up and starts nothing; ``start(_:)`` starts the threads with
+/// the job, ``samples()`` reads what they publish while they run, and ``stop(timeout:)`` stops
+/// them and returns the ``DrainReport``.
 public final class JobRunner: @unchecked Sendable {
     // Unchecked: `threads` is written by start and stop, on the control thread that owns the
     // runner; the threads publish through their own locks.
+    /// What the run was built from.
     public let configuration: RunnerConfiguration
     /// Our XDP program, one per port.
     public let programs: [XDPPrograms]
     let links: [XDPLink]
+    /// The page pool whose region every port's sockets share as their UMEM.
     public let pool: PagePool
+    /// The pool's region as registered with the kernel.
     public let umem: Umem
     /// One socket per queue and port, in queue order: what the threads will run on.
     let sockets: [[XSKSocket]]
+    /// One poll thread per queue, in configuration order: empty before ``start(_:)`` and after
+    /// ``stop(timeout:)``.
     public private(set) var threads: [QueueThread] = []
+    /// Where the run and its queues log.
     public let logger: Logger
+    /// When ``start(_:)`` started the threads; nil before.
     public private(set) var started: ContinuousClock.Instant?
 
-    /// How the program was attached (native or skb) and the sockets bound (zero-copy or copy).
+    /// How port 0's XDP program was attached: native or skb.
     public var attachMode: XDPAttachMode { links[0].mode }
+    /// How the first queue's port 0 socket bound: zero-copy or copy.
     public var bindMode: XSKSocket.BindMode { sockets[0][0].boundMode }
 
     /// Builds the run: programs attached, UMEM registered, every socket bound. Nothing runs yet.

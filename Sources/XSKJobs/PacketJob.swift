@@ -42,6 +42,7 @@ public struct JobSetup: Sendable {
     /// The UMEM chunk size: the longest buffer `makeFrame` can give.
     public var chunkSize: Int
 
+    /// A setup from its parts; the runner makes one for each queue's job.
     public init(queue: UInt32, position: Int, interfaces: [String], chunkSize: Int) {
         self.queue = queue
         self.position = position

@@ -8,15 +8,20 @@ import XSK
 
 /// One port's queue at one moment: its counters, its XDP program's, the kernel's, its census.
 public struct QueueSample: Sendable {
+    /// The port's interface.
     public var interface: String
+    /// The queue id.
     public var queue: UInt32
+    /// The queue's own counters.
     public var statistics: XSKQueue.Statistics
     /// What the XDP program counted for this queue.
     public var program: QueueCounters
     /// The kernel's XDP_STATISTICS for the socket (nil when it could not be read).
     public var kernel: XDPStatistics?
+    /// Where the queue's buffers were; nil before its poll thread first published.
     public var census: QueueCensus?
 
+    /// A sample from its parts.
     public init(interface: String, queue: UInt32, statistics: XSKQueue.Statistics, program: QueueCounters, kernel: XDPStatistics?, census: QueueCensus?) {
         self.interface = interface
         self.queue = queue
@@ -30,20 +35,43 @@ public struct QueueSample: Sendable {
     public subscript(field: QueueField) -> UInt64 { self[keyPath: field.value] }
 
     // Fields of the optional parts, 0 when absent.
+    /// Frames the kernel dropped for other reasons (`XDPStatistics.rxDropped`); 0 without the
+    /// kernel's statistics.
     public var kernelRxDropped: UInt64 { kernel?.rxDropped ?? 0 }
+    /// Frames the kernel dropped on a full RX ring (`XDPStatistics.rxRingFull`); 0 without the
+    /// kernel's statistics.
     public var kernelRxRingFull: UInt64 { kernel?.rxRingFull ?? 0 }
+    /// Times the kernel found the fill ring empty (`XDPStatistics.rxFillRingEmpty`); 0 without the
+    /// kernel's statistics.
     public var kernelFillRingEmpty: UInt64 { kernel?.rxFillRingEmpty ?? 0 }
+    /// TX descriptors the kernel refused (`XDPStatistics.txInvalidDescriptors`); 0 without the
+    /// kernel's statistics.
     public var kernelTxInvalid: UInt64 { kernel?.txInvalidDescriptors ?? 0 }
+    /// Buffers posted to the fill ring and not yet taken by the kernel; 0 without a census.
     public var inFillRing: UInt64 { UInt64(census?.inFillRing ?? 0) }
+    /// Buffers the kernel took to receive into, not yet in the RX ring; 0 without a census.
     public var withKernelForReceive: UInt64 { UInt64(census?.withKernelForReceive ?? 0) }
+    /// Received frames the job holds (not yet released or sent); 0 without a census.
     public var inApplication: UInt64 { UInt64(census?.inApplication ?? 0) }
+    /// Frames in the TX ring, not yet taken by the kernel; 0 without a census.
     public var inTransmitRing: UInt64 { UInt64(census?.inTransmitRing ?? 0) }
+    /// Frames the kernel took to send, not yet completed; 0 without a census.
     public var withKernelForTransmit: UInt64 { UInt64(census?.withKernelForTransmit ?? 0) }
+    /// Pages the fill cache took from the pool; 0 without a census.
     public var pagesTaken: UInt64 { UInt64(census?.cacheStatistics.pagesTaken ?? 0) }
+    /// Used-up pages the fill cache let go while fragments were still out; 0 without a census.
     public var pagesReleasedBusy: UInt64 { UInt64(census?.cacheStatistics.pagesReleasedBusy ?? 0) }
+    /// Used-up pages the fill cache reused in place, every fragment having come home; 0 without a
+    /// census.
     public var pagesReusedInPlace: UInt64 { UInt64(census?.cacheStatistics.pagesReusedInPlace ?? 0) }
+    /// Received halves whose page the descriptor slots flipped and reposted without the pool; 0
+    /// without a census or without descriptor slots.
     public var slotPagesReused: UInt64 { UInt64(census?.slotStatistics?.pagesReused ?? 0) }
+    /// Pages the descriptor slots gave up because the job still held the other half; 0 without a
+    /// census or without descriptor slots.
     public var slotPagesBusy: UInt64 { UInt64(census?.slotStatistics?.pagesBusy ?? 0) }
+    /// Pages the descriptor slots took from the pool; 0 without a census or without descriptor
+    /// slots.
     public var slotPagesAllocated: UInt64 { UInt64(census?.slotStatistics?.pagesAllocated ?? 0) }
 }
 
@@ -51,14 +79,21 @@ public struct QueueSample: Sendable {
 /// the JSON (`key`), what it means, its unit, and whether it only grows (a counter) or is a
 /// level (a gauge).
 public struct QueueField: Sendable {
+    /// Whether a field only grows (a counter) or goes up and down (a gauge), as Prometheus types
+    /// metrics.
     public enum Kind: String, Sendable { case counter, gauge }
 
+    /// The field's metric name, in snake_case (`rx_packets`).
     public let name: String
+    /// The field's JSON key, in camelCase (`rxPackets`).
     public let key: String
+    /// Whether the field is a counter or a gauge.
     public let kind: Kind
     /// The base unit: frames, bytes, calls, events, buffers or pages.
     public let unit: String
+    /// What the field means, in one line (the metric's help text).
     public let help: String
+    /// Where a sample holds the field's value.
     public let value: KeyPath<QueueSample, UInt64> & Sendable
 
     init(_ name: String, _ key: String, _ kind: Kind, _ unit: String, _ help: String, _ value: KeyPath<QueueSample, UInt64> & Sendable) {

@@ -12,25 +12,32 @@ import XSK
 
 /// How a poll thread runs, the same for every queue of a run.
 public struct PollSettings: Sendable {
+    /// How an idle poll thread waits.
     public var wait: WaitMode = .adaptive
     /// Every empty round calls recvfrom: that call is what runs the device's NAPI in this
     /// thread with busy polling on (copy mode never asks for a wakeup by itself).
     public var busyPolling = false
+    /// Each queue's batch size, fragment alignment, MTU and fill strategy.
     public var queue = XSKQueue.Configuration()
+    /// The defaults: the adaptive wait, no busy polling, and the queue's default configuration.
     public init() {}
 }
 
 /// What one port of a poll thread published last.
 public struct PortSnapshot: Sendable {
+    /// The port's queue counters.
     public var statistics = XSKQueue.Statistics()
+    /// Where the port's buffers were; nil before the first publication.
     public var census: QueueCensus?
     /// The kernel's XDP_STATISTICS, read once at the stop while the socket is still open.
     public var kernel: XDPStatistics?
+    /// What stopping the port's queue found; nil until the thread has finished.
     public var report: StopReport?
 }
 
 /// What a poll thread published last.
 public struct QueueThreadSnapshot: Sendable {
+    /// What each port published, port 0 first.
     public var ports: [PortSnapshot]
     /// Set-up or the job failed: why.
     public var failure: String?
@@ -38,10 +45,17 @@ public struct QueueThreadSnapshot: Sendable {
     public var finished = false
 }
 
+/// One queue's poll thread, as the runner and the control thread see it: the sockets it runs on,
+/// one per port, and what it published last.
+///
+/// The thread publishes its counters and census about every 100 ms, and its stop reports when it
+/// ends, under a lock that the per-packet path never takes.
 public final class QueueThread: @unchecked Sendable {
     // Unchecked: `thread` is written by start and read by join, on the control thread; the rest
     // is shared through `published` (a lock) and `stopping` (an atomic).
+    /// The queue id it runs on, the same on every port.
     public let queue: UInt32
+    /// Its position among the run's queues (0, 1, ...).
     public let position: Int
     /// One socket per port (port 0 on the run's interface), all on `queue`.
     public let sockets: [XSKSocket]
@@ -73,6 +87,7 @@ public final class QueueThread: @unchecked Sendable {
     /// Asks the thread to stop; `join` waits for it.
     public func stop() { stopping.store(true, ordering: .releasing) }
 
+    /// Waits until the thread has ended (after ``stop()``).
     public func join() {
         thread?.join()
         thread = nil

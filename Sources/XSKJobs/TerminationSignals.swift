@@ -16,7 +16,7 @@ public enum TerminationSignals {
     }
 
     /// Waits until SIGINT or SIGTERM arrives (returned), or `timeout` passes (nil returned).
-    /// The corresponding C function is `sigtimedwait`.
+    /// The corresponding C functions are `sigwait` (no timeout) and `sigtimedwait`.
     public static func wait(timeout: Duration? = nil) -> Int32? {
         var set = Self.set()
         guard let timeout else {
