@@ -37,7 +37,7 @@ public struct Frame: ~Copyable {
         assertionFailure("a Frame was dropped: give it back with release, transmit, forward or keep")
     }
 
-    /// The frame's length in bytes. A job may shorten or lengthen it (up to `capacity`) before
+    /// The frame's length in bytes. A job may shorten or lengthen it (up to `bufferCapacity`) before
     /// it transmits the frame.
     @inlinable
     public var length: Int {

@@ -12,16 +12,19 @@ public struct JobContext: ~Copyable {
     /// How many ports the job has (1, or 2 for a forwarder).
     public let portCount: Int
     @usableFromInline let base: UnsafeMutableRawPointer
+    /// The UMEM's chunk size: no frame built here may be longer.
+    public let chunkSize: Int
     /// A wakeup the job asked for (a paced generator): the poll thread naps no longer.
     @usableFromInline var requestedWakeup: Duration?
     /// Set by `finish()`.
     public private(set) var isFinished = false
 
     @usableFromInline
-    init(ports: UnsafeMutablePointer<JobPort>, portCount: Int, base: UnsafeMutableRawPointer) {
+    init(ports: UnsafeMutablePointer<JobPort>, portCount: Int, base: UnsafeMutableRawPointer, chunkSize: Int) {
         self.ports = ports
         self.portCount = portCount
         self.base = base
+        self.chunkSize = chunkSize
     }
 
     // MARK: Received frames
@@ -90,13 +93,14 @@ public struct JobContext: ~Copyable {
 
     // MARK: Built frames
 
-    /// A buffer of `length` bytes from `port`'s TX cache to build a frame in, or nil when the
-    /// UMEM has none free now (counted: `transmitAllocationFailures`). Its bytes are not
-    /// cleared.
+    /// A buffer of `length` bytes (1 to `chunkSize`) from `port`'s TX cache to build a frame
+    /// in, or nil when the UMEM has none free now (counted: `transmitAllocationFailures`). The
+    /// frame's `length` is `length`, and its byte accessors cover exactly that; the bytes are
+    /// not cleared. Checksums are the job's to fill in: nothing on the way computes them.
     @inlinable
     public mutating func makeFrame(length: Int, on port: Int = 0) -> Frame? {
         precondition(port >= 0 && port < portCount, "port \(port) outside 0..<\(portCount)")
-        precondition(length > 0, "a frame of \(length) bytes")
+        precondition(length > 0 && length <= chunkSize, "a frame of \(length) bytes: a built frame is 1...\(chunkSize) bytes (one UMEM chunk)")
         guard let fragment = ports[port].queue.allocateTransmitBuffer(length: length) else { return nil }
         let descriptor = ReceivedFrame(fragment: fragment, address: fragment.offset, length: UInt32(truncatingIfNeeded: length))
         return Frame(descriptor: descriptor, base: base, port: port, wasReceived: false)
@@ -106,27 +110,36 @@ public struct JobContext: ~Copyable {
     /// generator builds no more than this, so that nothing it numbered is dropped.
     @inlinable
     public mutating func transmitSpace(on port: Int = 0) -> Int {
+        precondition(port >= 0 && port < portCount, "port \(port) outside 0..<\(portCount)")
         let free = ports[port].queue.transmitSpace(upTo: ports[port].capacity)
         return max(0, free &- ports[port].stagedCount)
     }
 
     /// Asks the poll thread to come back within `delay` even if no frame arrives (a paced
-    /// generator's next frame is due then). Holds for the current round.
+    /// generator's next frame is due then). Holds for the current round only: ask again each
+    /// round. An idle thread that would sleep naps for at most `delay` instead; with the
+    /// adaptive wait, a thread polls without sleeping for up to ~200 µs first, so delays
+    /// shorter than that keep its core busy.
     @inlinable
     public mutating func wake(after delay: Duration) {
         if let requested = requestedWakeup, requested <= delay { return }
         requestedWakeup = delay
     }
 
-    /// Says the job has nothing more to do (a generator that sent its count): the runner ends
-    /// the run once every queue's job has finished.
+    /// Says the job has nothing more to do (a generator that sent its count). Frames already
+    /// sent in this round still go out; `produce` is not called again, while `receive` still
+    /// is for what arrives. `JobRunner.wait(timeout:)` returns `.finished` once every queue's
+    /// job has finished; the queues keep running until `JobRunner.stop`.
     public mutating func finish() { isFinished = true }
 
     // MARK: Counters
 
     /// `port`'s counters so far.
     @inlinable
-    public func statistics(of port: Int) -> XSKQueue.Statistics { ports[port].queue.statistics }
+    public func statistics(of port: Int) -> XSKQueue.Statistics {
+        precondition(port >= 0 && port < portCount, "port \(port) outside 0..<\(portCount)")
+        return ports[port].queue.statistics
+    }
 
     // MARK: The runner's part
 

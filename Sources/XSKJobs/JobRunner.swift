@@ -122,6 +122,7 @@ public final class JobRunner: @unchecked Sendable {
     public init(configuration: RunnerConfiguration, logger: Logger = Logger(label: "xskd")) throws(RunnerError) {
         self.configuration = configuration
         self.logger = logger
+        guard !configuration.queues.isEmpty else { throw RunnerError("a run needs at least one queue") }
         do {
             let interfaces = try configuration.interfaces.map { name throws(XSKError) in try NetworkInterface(named: name) }
             var programs: [XDPPrograms] = []
@@ -200,7 +201,7 @@ public final class JobRunner: @unchecked Sendable {
     func markStarted() { started = .now }
 
     /// Every port's queue now, from what the threads published (never their rings): queue
-    /// order, port 0 then port 1.
+    /// order, port 0 then port 1. After `stop`, the final counters.
     public func samples() -> [QueueSample] {
         var samples: [QueueSample] = []
         for thread in threads {
@@ -222,9 +223,45 @@ public final class JobRunner: @unchecked Sendable {
     /// Whether every queue's job said it has finished (`JobContext.finish()`).
     public var allFinished: Bool { !threads.isEmpty && threads.allSatisfy { $0.snapshot.finished } }
 
+    /// Set by `stop`: the threads have ended; `samples()` gives their final counters.
+    public private(set) var stopped = false
+
+    /// Why `wait(timeout:)` returned.
+    public enum End: Sendable, Equatable {
+        /// SIGINT or SIGTERM arrived (the signal's number); block them first with
+        /// `TerminationSignals.block()`, or they end the process instead.
+        case signal(Int32)
+        /// Every queue's job called `JobContext.finish()`.
+        case finished
+        /// A queue failed (`failures` says why).
+        case failed
+        /// The timeout passed.
+        case timedOut
+    }
+
+    /// Waits on the calling thread (never a poll thread) until the run should end: a
+    /// termination signal, every job finished, a queue failed, or `timeout` passed. Then call
+    /// `stop`.
+    public func wait(timeout: Duration? = nil) -> End {
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        while true {
+            if !failures.isEmpty { return .failed }
+            if allFinished { return .finished }
+            var slice = Duration.milliseconds(20)
+            if let deadline {
+                let left = deadline - ContinuousClock.now
+                if left <= .zero { return .timedOut }
+                slice = min(slice, left)
+            }
+            if let signal = TerminationSignals.wait(timeout: slice) { return .signal(signal) }
+        }
+    }
+
     /// Stops every thread (each stops its queues and gives their buffers back), detaches the
     /// programs, and waits up to `timeout` for every buffer to come home.
     public func stop(timeout: Duration = .seconds(2)) -> DrainReport {
+        precondition(!stopped, "the runner was stopped already")
+        stopped = true
         for thread in threads { thread.stop() }
         for thread in threads { thread.join() }
         var reports: [StopReport] = []
@@ -239,7 +276,6 @@ public final class JobRunner: @unchecked Sendable {
         }
         let failures = self.failures
         for link in links { link.detach() }
-        threads.removeAll()
         let leak = pool.waitUntilQuiescent(timeout: timeout)
         return DrainReport(reports: reports, kernel: kernel, failures: failures, leak: leak, census: pool.census())
     }

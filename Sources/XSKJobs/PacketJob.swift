@@ -24,6 +24,10 @@ public protocol PacketJob: SendableMetatype {
 }
 
 extension PacketJob {
+    /// Takes nothing: every frame is released when it returns (a transmit-only job).
+    @inlinable
+    public mutating func receive(_ frames: inout ReceivedBatch, context: inout JobContext) {}
+
     @inlinable
     public mutating func produce(context: inout JobContext) -> Int { 0 }
 

@@ -16,7 +16,7 @@ enum PollLoop<Job: PacketJob> {
     static func run(_ thread: QueueThread, _ makeJob: (JobSetup) throws -> Job) {
         thread.pinToCPU()
         guard let ports = thread.makePorts() else { return }
-        var context = JobContext(ports: ports, portCount: thread.sockets.count, base: thread.base)
+        var context = JobContext(ports: ports, portCount: thread.sockets.count, base: thread.base, chunkSize: thread.chunkSize)
         var job: Job
         do {
             job = try makeJob(thread.setup)
@@ -47,7 +47,8 @@ enum PollLoop<Job: PacketJob> {
         var loops = 0
         var finishedPublished = false
         while !thread.stopping.load(ordering: .acquiring) {
-            var busy = job.produce(context: &context)
+            // A job that has finished produces no more.
+            var busy = context.isFinished ? 0 : job.produce(context: &context)
             for port in 0..<portCount {
                 let count = ports[port].queue.receive(into: batch)
                 guard count > 0 else { continue }

@@ -81,7 +81,12 @@ public struct QueueSample: Sendable {
 public struct QueueField: Sendable {
     /// Whether a field only grows (a counter) or goes up and down (a gauge), as Prometheus types
     /// metrics.
-    public enum Kind: String, Sendable { case counter, gauge }
+    public enum Kind: String, Sendable {
+        /// Only grows (frames, bytes, calls, events since the start).
+        case counter
+        /// A level at the moment of the sample (buffers in a ring).
+        case gauge
+    }
 
     /// The field's metric name, in snake_case (`rx_packets`).
     public let name: String

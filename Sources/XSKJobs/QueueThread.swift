@@ -111,6 +111,9 @@ public final class QueueThread: @unchecked Sendable {
             chunkSize: Int(sockets[0].umem.configuration.chunkSize))
     }
 
+    /// The UMEM's chunk size: the longest buffer a job may build a frame in.
+    @usableFromInline var chunkSize: Int { Int(sockets[0].umem.configuration.chunkSize) }
+
     /// The UMEM's first byte: frames are read at offsets from it.
     @usableFromInline var base: UnsafeMutableRawPointer { sockets[0].umem.pool.base }
 

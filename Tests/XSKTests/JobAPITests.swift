@@ -175,10 +175,28 @@ struct JobAPITests {
             far.receive { bytes, _ in sequences.append(TestFrame.sequence(in: bytes)) }
         }
         #expect(sequences == Array(0..<200))
-        #expect(eventually(timeout: .seconds(3)) { runner.allFinished })
+        #expect(runner.wait(timeout: .seconds(3)) == .finished)
+        #expect(runner.allFinished)
         #expect(Self.waitFor(runner) { $0.statistics.txPackets == 200 })
         let drain = runner.stop()
         #expect(drain.isClean, "\(drain)")
+        #expect(runner.samples().first?.statistics.txPackets == 200, "the final counters, after the stop")
         try far.tearDown()
+    }
+
+    @Test("a run with no queue is refused, and a queue that fails set-up ends wait() with .failed")
+    func refusals() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let interface = lab.deviceInterface
+        #expect(throws: RunnerError.self) {
+            try lab.run(in: .device) { try JobRunner(configuration: RunnerConfiguration(interface: interface, queues: [])) }
+        }
+        let runner = try Self.runner(lab)
+        struct Refused: Error {}
+        runner.start { _ -> CountedGenerator in throw Refused() }
+        #expect(runner.wait(timeout: .seconds(3)) == .failed)
+        #expect(runner.failures.first?.contains("the job could not start") == true)
+        #expect(runner.stop().isClean)
     }
 }

@@ -27,7 +27,7 @@ runner.start { _ in
     FilterJob(dropPort: dropPort) { entries, untracked in flows.withLock { $0 = (entries, untracked) } }
 }
 FileHandle.standardOutput.write(Data("forwarding \(arguments[1]) <-> \(arguments[2]), dropping UDP to port \(dropPort)\n".utf8))
-_ = TerminationSignals.wait()
+_ = runner.wait()  // SIGINT or SIGTERM (or a failed queue)
 let report = runner.stop()
 
 func address(_ value: UInt32) -> String { "\(value >> 24).\((value >> 16) & 255).\((value >> 8) & 255).\(value & 255)" }

@@ -23,7 +23,7 @@ do {
 }
 runner.start { _ in EchoJob() }
 FileHandle.standardOutput.write(Data("echoing UDP port \(port) on \(arguments[1])\n".utf8))
-_ = TerminationSignals.wait()
+_ = runner.wait()  // SIGINT or SIGTERM (or a failed queue)
 let report = runner.stop()
 for queue in report.reports { print("stopped \(queue)") }
 print(report)
