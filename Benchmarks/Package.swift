@@ -39,6 +39,17 @@ let package = Package(
             // A measuring script in top-level code: Swift 5 mode spares it actor isolation.
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
+        // The poll loop under a job written on the public API, on a veth lab (root): mallocs.
+        .executableTarget(
+            name: "PollLoopBenchmarks",
+            dependencies: [
+                .product(name: "XSKJobs", package: "xskd"),
+                .product(name: "VethLab", package: "xskd"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/PollLoopBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
         .executableTarget(
             name: "PageFragBenchmarks",
             dependencies: [
