@@ -26,7 +26,10 @@ public enum DaemonMain {
         let service = DaemonService(daemon: Daemon(settings: settings, configPath: options.config, logger: logger))
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                // The daemon returning (after --duration) is a normal end, not a failure: the group
+                // shuts down gracefully and the run exits 0.
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {

@@ -304,6 +304,16 @@ extension DaemonTests {
         }
     }
 
+    @Test("--duration ends the run by itself: drain report, exit 0, no critical line")
+    func durationEndsCleanly() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let daemon = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface, "--duration", "1", "--stats-interval", "0"])
+        #expect(daemon.wait() == 0, "\(daemon.errors.withLock { $0 })")
+        #expect(daemon.output.withLock { $0 }.contains("drain report: every buffer came home"))
+        #expect(!daemon.errors.withLock { $0 }.contains("critical"))
+    }
+
     @Test("a running xskd follows the MTU: raised, longer frames arrive whole once the small buffers are used; lowered, at once")
     // On 2048-byte chunks the longest frame is 1792 bytes (MTU 1774): 1700 is raised within it.
     func followsTheMTU() throws {
