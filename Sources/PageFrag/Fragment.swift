@@ -27,6 +27,7 @@ public struct Fragment: Hashable, Sendable, CustomStringConvertible {
     @inlinable
     public var end: UInt64 { offset + UInt64(length) }
 
+    /// The offset in hex and the length, for logs and reports.
     public var description: String { "Fragment(0x\(String(offset, radix: 16)), \(length) B)" }
 }
 
@@ -54,6 +55,7 @@ public struct Page: Hashable, Sendable, CustomStringConvertible {
     @inlinable
     public var size: Int { PagePool.unitSize << order }
 
+    /// The page's index, offset, order and size, for logs and reports.
     public var description: String {
         "page \(index) (0x\(String(offset, radix: 16)), order \(order), \(size / 1024) KiB)"
     }

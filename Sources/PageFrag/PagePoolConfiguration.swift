@@ -79,6 +79,7 @@ extension PagePool {
             }
         }
 
+        /// The backing in words, for logs ("2 MiB hugepages", "4 KiB pages").
         public var description: String {
             switch self {
             case .hugePages: "2 MiB hugepages"
@@ -105,6 +106,7 @@ public enum PagePoolError: Error, Sendable, CustomStringConvertible {
     /// The region could not be mapped.
     case mapping(SystemCallError)
 
+    /// What went wrong and, where there is one, what to do about it: one line for a log.
     public var description: String {
         switch self {
         case .invalidConfiguration(let reason): "invalid page pool configuration: \(reason)"

@@ -22,6 +22,7 @@ public struct PoolCensus: Sendable, Equatable, CustomStringConvertible {
         /// References that are fragments: count minus bias.
         public var outstandingFragments: Int { references - holderBias }
 
+        /// The page, its reference count and state, for a leak report.
         public var description: String {
             "\(page): \(state), \(references) references, \(outstandingFragments) fragments out"
         }
@@ -65,6 +66,7 @@ public struct PoolCensus: Sendable, Equatable, CustomStringConvertible {
         freeBytes == totalBytes && heldPages == 0 && releasedPages == 0 && outstandingFragments == 0
     }
 
+    /// Free and total bytes, pages held and released, fragments outstanding: one line.
     public var description: String {
         "\(freeBytes)/\(totalBytes) bytes free, \(heldPages) pages held, \(releasedPages) released, "
             + "\(outstandingFragments) fragments outstanding"
@@ -78,6 +80,7 @@ public struct LeakReport: Error, Sendable, CustomStringConvertible {
     /// Live fragments by the tracker's independent count, when it disagrees with quiescence.
     public var trackerLiveFragments: Int?
 
+    /// The census and the pages still out, for the drain report.
     public var description: String {
         var lines = ["page pool not quiescent: \(census)"]
         if let trackerLiveFragments {

@@ -15,7 +15,15 @@ public struct FrameLimit: Sendable, Equatable {
     /// The frame limit the XDP program applies now.
     public private(set) var frameLimit: Int
     /// A raise waiting until `afterReceived` frames have been received.
-    public private(set) var pendingRaise: (afterReceived: UInt64, limit: Int)?
+    public private(set) var pendingRaise: PendingRaise?
+
+    /// A raise of the frame limit that waits for the smaller buffers posted before it.
+    public struct PendingRaise: Sendable, Equatable {
+        /// The raise applies once this many frames have been received.
+        public var afterReceived: UInt64
+        /// The frame limit it raises to.
+        public var limit: Int
+    }
     let headroom: Int
     let alignment: Int
     /// The largest fill buffer the fill source can give.
@@ -39,14 +47,6 @@ public struct FrameLimit: Sendable, Equatable {
             ? Self.fragmentSize(mtu: mtu, headroom: headroom, alignment: alignment, chunkSize: maximumFragmentSize)
             : maximumFragmentSize
         frameLimit = fragmentSize - Self.xdpHeadroom - headroom
-    }
-
-    /// Whether two limits have the same MTU, fill buffer size, frame limit and pending raise (the
-    /// settings they were made with are not compared).
-    public static func == (lhs: FrameLimit, rhs: FrameLimit) -> Bool {
-        lhs.mtu == rhs.mtu && lhs.fragmentSize == rhs.fragmentSize && lhs.frameLimit == rhs.frameLimit
-            && lhs.pendingRaise?.afterReceived == rhs.pendingRaise?.afterReceived
-            && lhs.pendingRaise?.limit == rhs.pendingRaise?.limit
     }
 
     /// The fill fragment size for a link MTU: room for the kernel's 256-byte XDP headroom, the
@@ -83,7 +83,7 @@ public struct FrameLimit: Sendable, Equatable {
             pendingRaise = nil
             return .limitNow(newLimit)
         }
-        pendingRaise = (fillPosted, newLimit)
+        pendingRaise = PendingRaise(afterReceived: fillPosted, limit: newLimit)
         return .raiseLater(newLimit)
     }
 

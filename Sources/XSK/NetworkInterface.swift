@@ -26,5 +26,6 @@ public struct NetworkInterface: Hashable, Sendable, CustomStringConvertible {
         self.index = index
     }
 
+    /// The interface's name.
     public var description: String { name }
 }

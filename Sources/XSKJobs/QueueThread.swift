@@ -156,12 +156,11 @@ public final class QueueThread: @unchecked Sendable {
 
     @usableFromInline
     func publish(_ ports: UnsafeMutablePointer<JobPort>, _ count: Int) {
-        for port in 0..<count {
-            let statistics = ports[port].queue.statistics
-            let census = ports[port].queue.census
-            published.withLock {
-                $0.ports[port].statistics = statistics
-                $0.ports[port].census = census
+        // Read on this thread first, then one lock for every port.
+        published.withLock { snapshot in
+            for port in 0..<count {
+                snapshot.ports[port].statistics = ports[port].queue.statistics
+                snapshot.ports[port].census = ports[port].queue.census
             }
         }
     }

@@ -72,12 +72,7 @@ struct DaemonTests {
     }
 
     static func generate(_ lab: VethLab, count: Int) throws {
-        let programs = try XDPPrograms(logger: TestLog.logger)
-        try lab.run(in: .generator) {
-            try programs.generate(
-                frame: TestFrame.make(length: 64), count: count,
-                on: NetworkInterface(named: lab.generatorInterface), sequenceOffset: TestFrame.sequenceOffset)
-        }
+        try generate(lab, count: count, length: 64)
     }
 
     @Test("drop: takes every frame, and SIGTERM ends in a drain report with every buffer home and exit 0")
