@@ -105,7 +105,7 @@ let package = Package(
         .executableTarget(
             name: "xskd",
             dependencies: [
-                "XSKDaemon",
+                "XSKDaemon", "XSK",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -133,8 +133,9 @@ let package = Package(
         .testTarget(
             name: "XSKDaemonTests",
             dependencies: [
-                "XSKDaemon", "XSK", "XSKJobs",
+                "XSKDaemon", "XSK", "XSKJobs", "DaemonInput",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -89,15 +89,41 @@ public enum OptionValues {
         return bytes
     }
 
-    /// Where to serve metrics: PORT (on 127.0.0.1) or IPv4-ADDRESS:PORT; nil if neither.
-    public static func metricsAddress(_ text: String) -> (address: String, port: UInt16)? {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        if parts.count == 1, let port = UInt16(parts[0]), port > 0 { return ("127.0.0.1", port) }
-        if parts.count == 2, let port = UInt16(parts[1]), port > 0 {
-            var address = in_addr()
-            guard inet_pton(AF_INET, String(parts[0]), &address) == 1 else { return nil }
-            return (String(parts[0]), port)
+    /// Where to serve metrics: the addresses to listen on (IPv4 or IPv6, as text) and the port.
+    public struct MetricsAddress: Sendable, Equatable {
+        /// Addresses to listen on, each IPv4 (`127.0.0.1`) or IPv6 (`::1`, no brackets).
+        public var addresses: [String]
+        /// The TCP port.
+        public var port: UInt16
+
+        public init(addresses: [String], port: UInt16) {
+            self.addresses = addresses
+            self.port = port
         }
-        return nil
+
+        /// Whether `address` is an IPv6 address (it has a colon; parsing checked the rest).
+        public static func isIPv6(_ address: String) -> Bool { address.contains(":") }
+    }
+
+    /// Where to serve metrics: a bare PORT listens on both loopbacks (127.0.0.1 and ::1),
+    /// IPv4-ADDRESS:PORT on that IPv4 address, [IPv6-ADDRESS]:PORT on that IPv6 address (`[::]`
+    /// takes both families on Linux); nil if none of these.
+    public static func metricsAddress(_ text: String) -> MetricsAddress? {
+        func port(_ text: Substring) -> UInt16? { UInt16(text).flatMap { $0 > 0 ? $0 : nil } }
+        if let port = port(Substring(text)) { return MetricsAddress(addresses: ["127.0.0.1", "::1"], port: port) }
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[close...].hasPrefix("]:"),
+                let port = port(text[text.index(close, offsetBy: 2)...])
+            else { return nil }
+            let address = String(text[text.index(after: text.startIndex)..<close])
+            var parsed = in6_addr()
+            guard inet_pton(AF_INET6, address, &parsed) == 1 else { return nil }
+            return MetricsAddress(addresses: [address], port: port)
+        }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let port = port(parts[1]) else { return nil }
+        var parsed = in_addr()
+        guard inet_pton(AF_INET, String(parts[0]), &parsed) == 1 else { return nil }
+        return MetricsAddress(addresses: [String(parts[0])], port: port)
     }
 }

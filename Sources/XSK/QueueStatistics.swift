@@ -9,9 +9,11 @@ extension XSKQueue {
         public var rxPackets: UInt64 = 0
         /// Bytes of the frames received.
         public var rxBytes: UInt64 = 0
-        /// Frames the kernel completed (sent).
+        /// Frames queued on the TX ring. Counted where `txBytes` is: the completion ring names
+        /// buffers, not lengths, so packets and bytes are both counted when they are queued;
+        /// `completions` says how many the kernel has sent.
         public var txPackets: UInt64 = 0
-        /// Bytes queued for transmit (the completion ring names buffers, not lengths).
+        /// Bytes of the frames queued on the TX ring.
         public var txBytes: UInt64 = 0
         /// Fragments posted to the fill ring, ever.
         public var fillPosted: UInt64 = 0
@@ -23,9 +25,7 @@ extension XSKQueue {
         public var released: UInt64 = 0
         /// Frames the application handed to a TX ring (this queue's or another's).
         public var forwarded: UInt64 = 0
-        /// Frames queued on the TX ring.
-        public var txSubmitted: UInt64 = 0
-        /// TX buffers the completion ring gave back.
+        /// TX buffers the completion ring gave back: frames the kernel sent.
         public var completions: UInt64 = 0
         /// RX or completion addresses that were not buffers this queue gave the kernel:
         /// counted and skipped, never followed.
@@ -40,7 +40,7 @@ extension XSKQueue {
         public var transmitRingFullDrops: UInt64 = 0
         /// Receives that took at least one frame: rxPackets / receiveBatches is the mean RX batch.
         public var receiveBatches: UInt64 = 0
-        /// Transmits that queued at least one frame: txSubmitted / transmitBatches is the mean TX batch.
+        /// Transmits that queued at least one frame: txPackets / transmitBatches is the mean TX batch.
         public var transmitBatches: UInt64 = 0
         /// Times the poll thread slept in `poll()` until a frame came. With `naps`,
         /// `receiveWakeups` and `transmitWakeups`, the data path's system calls: per frame, they

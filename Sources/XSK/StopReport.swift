@@ -29,7 +29,7 @@ public struct StopReport: Sendable, CustomStringConvertible {
     public var stillInApplication: Int
 
     public var description: String {
-        "\(interface) queue \(queue): rx \(statistics.rxPackets), tx \(statistics.txPackets), "
+        "\(interface) queue \(queue): rx \(statistics.rxPackets), tx \(statistics.txPackets) (sent \(statistics.completions)), "
             + "returned at stop \(arrivedAtStop), reclaimed from the kernel \(reclaimedFromKernel), "
             + "still with the application \(stillInApplication), invalid addresses \(statistics.invalidAddresses), "
             + "invalid lengths \(statistics.invalidLengths)"

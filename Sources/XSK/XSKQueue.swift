@@ -197,7 +197,7 @@ public struct XSKQueue: ~Copyable {
         tx.submit(batch)
         guard batch.count > 0 else { return 0 }
         counters.transmitBatches &+= 1
-        counters.txSubmitted &+= UInt64(truncatingIfNeeded: batch.count)
+        counters.txPackets &+= UInt64(truncatingIfNeeded: batch.count)
         counters.txBytes &+= bytes
         if tx.needsWakeup { try? wakeTransmit() }
         return batch.count
@@ -216,7 +216,7 @@ public struct XSKQueue: ~Copyable {
 
     /// Frames queued for transmit and not completed yet.
     @inlinable
-    public var transmitOutstanding: Int { Int(truncatingIfNeeded: counters.txSubmitted &- counters.completions) }
+    public var transmitOutstanding: Int { Int(truncatingIfNeeded: counters.txPackets &- counters.completions) }
 
     /// Counts received frames that the application passed to a TX ring (this queue's or
     /// another's): they are no longer the application's.
@@ -249,7 +249,6 @@ public struct XSKQueue: ~Copyable {
         }
         completion.release(batch)
         counters.completions &+= UInt64(truncatingIfNeeded: done)
-        counters.txPackets &+= UInt64(truncatingIfNeeded: done)
         return done
     }
 

@@ -1,90 +1,137 @@
-// Prometheus metrics over HTTP, off unless asked, on loopback unless told otherwise. The
+// Prometheus metrics over HTTP, off unless asked, on the loopbacks unless told otherwise. The
 // control thread feeds them from the workers' published counters once a second: the per-packet
-// path never sees them.
+// path never sees them. Named as node_exporter names its own: the `xskd_` namespace, base units,
+// counters ending in `_total` and present at 0 from the start, no rates (`rate()` computes
+// them), and `xskd_build_info` carrying the version.
 
+import DaemonInput
 import FlyingFox
+import FlyingSocks
 import Foundation
 import Logging
 import Prometheus
+import Synchronization
+import XSK
 import XSKJobs
 
 final class MetricsServer: @unchecked Sendable {
     // Unchecked: `last` and the metric handles are touched only by the control thread
-    // (`update`); the registry is thread-safe and the HTTP task only reads it.
+    // (`update`); the registry is thread-safe and the HTTP tasks only read it.
     let registry = PrometheusCollectorRegistry()
-    private let server: HTTPServer
-    private let task: Task<Void, any Error>
+    private var listeners: [(address: String, server: HTTPServer, task: Task<Void, any Error>)] = []
     private var last: [String: StatusSnapshot.QueueStatus] = [:]
     private let interface: String
     private let logger: Logger
+    private let serverLog: ServerLog
 
-    /// Parses "PORT" (loopback) or "ADDRESS:PORT" (IPv4).
-    init(address: String, port: UInt16, interface: String, logger: Logger) throws {
+    /// Starts one HTTP server per address of `listen`, all serving the same registry.
+    init(listen: OptionValues.MetricsAddress, interface: String, logger: Logger) throws {
         self.interface = interface
         self.logger = logger
-        server = HTTPServer(address: try .inet(ip4: address, port: port), timeout: 5)
-        let registry = registry
-        let server = server
-        task = Task {
-            await server.appendRoute("GET /metrics") { _ in
-                HTTPResponse(
-                    statusCode: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                    body: Data(registry.emitToBuffer()))
+        serverLog = ServerLog(logger)
+        for address in listen.addresses {
+            let server: HTTPServer
+            let url: String
+            if OptionValues.MetricsAddress.isIPv6(address) {
+                server = HTTPServer(address: try .inet6(ip6: address, port: listen.port), timeout: 5, logger: serverLog)
+                url = "http://[\(address)]:\(listen.port)/metrics"
+            } else {
+                server = HTTPServer(address: try .inet(ip4: address, port: listen.port), timeout: 5, logger: serverLog)
+                url = "http://\(address):\(listen.port)/metrics"
             }
-            try await server.run()
+            let registry = registry
+            let task = Task {
+                await server.appendRoute("GET /metrics") { _ in
+                    HTTPResponse(
+                        statusCode: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                        body: Data(registry.emitToBuffer()))
+                }
+                try await server.run()
+            }
+            listeners.append((url, server, task))
         }
-        logger.info("metrics served", metadata: ["url": "http://\(address):\(port)/metrics"])
+        registry.makeGauge(
+            descriptor: Self.descriptor("build_info", help: "Always 1; the labels say which xskd runs"),
+            labels: [("version", PackageVersion.current)]
+        ).set(1.0)
     }
 
-    /// Waits until the server listens (or fails), so that a bad address is an error at start.
+    /// Waits until every server listens. With the default pair of loopbacks, an IPv6 loopback
+    /// that cannot listen (IPv6 disabled) is a warning as long as IPv4's does; an address asked
+    /// for by name that cannot listen is an error.
     func waitUntilListening() throws {
-        let server = server
-        let listening = Self.wait { () async -> Bool in
-            do {
-                try await server.waitUntilListening(timeout: 5)
-                return true
-            } catch {
-                return false
+        var listening: [String] = []
+        var failed: [String] = []
+        for listener in listeners {
+            let server = listener.server
+            let ok = Self.wait { () async -> Bool in
+                do {
+                    try await server.waitUntilListening(timeout: 5)
+                    return true
+                } catch {
+                    return false
+                }
             }
+            if ok { listening.append(listener.address) } else { failed.append(listener.address) }
         }
-        guard listening else { throw DaemonError("the metrics server could not listen (address in use, or not an address of this host?)") }
+        let defaultPair = listeners.count == 2
+        if listening.isEmpty || (!defaultPair && !failed.isEmpty) {
+            throw DaemonError(
+                "the metrics server could not listen on \(failed.joined(separator: ", ")) (address in use, or not an address of this host?)")
+        }
+        for address in failed {
+            logger.warning("metrics not served on this loopback (IPv6 off?)", metadata: ["url": "\(address)"])
+        }
+        for address in listening { logger.info("metrics served", metadata: ["url": "\(address)"]) }
     }
 
     func stop() {
-        Self.wait { await self.server.stop(timeout: 1) }
-        task.cancel()
+        // The servers' tasks end with a cancellation, which FlyingFox reports as critical.
+        serverLog.stopping.store(true, ordering: .relaxed)
+        for listener in listeners {
+            let server = listener.server
+            Self.wait { await server.stop(timeout: 1) }
+            listener.task.cancel()
+        }
     }
 
     /// Counters advance by what changed since the last update; gauges take the value. Every
-    /// field of `QueueSample.fields` is exported, counters from the first update on (at 0).
+    /// field of `QueueSample.fields` is exported from the first update on (counters at 0).
     func update(_ snapshot: StatusSnapshot) {
         for queue in snapshot.queues {
             let labels = [("interface", queue.interface), ("queue", "\(queue.queue)")]
             let before = last["\(queue.interface)/\(queue.queue)"]
             for field in QueueSample.fields {
-                let value = queue[field.key]
+                let value = queue[field.name]
+                let descriptor = Self.descriptor(field.name, help: "\(field.help) (\(field.unit))")
                 switch field.kind {
                 case .counter:
-                    let counter = registry.makeCounter(descriptor: Self.descriptor(field.name, unit: "total", help: field.help), labels: labels)
-                    let delta = value &- (before?[field.key] ?? 0)
+                    let counter = registry.makeCounter(descriptor: descriptor, labels: labels)
+                    let delta = value &- (before?[field.name] ?? 0)
                     if delta > 0, delta < UInt64(Int64.max) { counter.increment(by: Int64(delta)) }
                 case .gauge:
-                    registry.makeGauge(descriptor: Self.descriptor(field.name, unit: "", help: field.help), labels: labels).set(Double(value))
+                    registry.makeGauge(descriptor: descriptor, labels: labels).set(Double(value))
                 }
             }
-            registry.makeGauge(descriptor: Self.descriptor("rx_packets", unit: "per_second", help: "Receive rate"), labels: labels)
-                .set(queue.rxPacketsPerSecond)
             last["\(queue.interface)/\(queue.queue)"] = queue
         }
         let labels = [("interface", interface)]
-        registry.makeGauge(descriptor: Self.descriptor("umem_free", unit: "bytes", help: "UMEM bytes in the free lists"), labels: labels)
-            .set(Double(snapshot.poolFreeBytes))
-        registry.makeGauge(descriptor: Self.descriptor("buffers_outstanding", unit: "", help: "Buffers out of the pool"), labels: labels)
-            .set(Double(snapshot.outstandingFragments))
+        let gauges: [(String, String, Int)] = [
+            ("umem_size_bytes", "Size of the UMEM", snapshot.umemSizeBytes),
+            ("umem_free_bytes", "UMEM bytes in the pool's free lists", snapshot.umemFreeBytes),
+            ("buffers_outstanding", "Buffers out of the pool (fill ring, kernel, job, TX ring)", snapshot.buffersOutstanding),
+        ]
+        for (name, help, value) in gauges {
+            registry.makeGauge(descriptor: Self.descriptor(name, help: help), labels: labels).set(Double(value))
+        }
+        registry.makeGauge(
+            descriptor: Self.descriptor("start_time_seconds", help: "When xskd started, in seconds since the Unix epoch"),
+            labels: labels
+        ).set(snapshot.startTimeSeconds)
     }
 
-    static func descriptor(_ name: String, unit: String, help: String) -> MetricNameDescriptor {
-        MetricNameDescriptor(namespace: "xskd", metricName: name, unitName: unit, helpText: help)
+    static func descriptor(_ name: String, help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "xskd", metricName: name, unitName: "", helpText: help)
     }
 
     /// Runs async work from a plain thread and waits for it.
@@ -102,5 +149,24 @@ final class MetricsServer: @unchecked Sendable {
 
     final class ResultBox<Value>: @unchecked Sendable {
         var value: Value?
+    }
+
+    /// FlyingFox's own log lines, through the daemon's logger (so that they carry journal
+    /// priorities too): its errors as warnings (a client's bad request is not the daemon's
+    /// error), the rest as debug; nothing once the servers are being stopped.
+    final class ServerLog: FlyingSocks.Logging {
+        let logger: Logger
+        let stopping = Atomic<Bool>(false)
+        init(_ logger: Logger) { self.logger = logger }
+
+        private func log(_ level: Logger.Level, _ text: () -> String) {
+            guard !stopping.load(ordering: .relaxed) else { return }
+            logger.log(level: level, "metrics server: \(text())")
+        }
+        func logDebug(_ debug: @autoclosure () -> String) { log(.debug, debug) }
+        func logInfo(_ info: @autoclosure () -> String) { log(.debug, info) }
+        func logWarning(_ warning: @autoclosure () -> String) { log(.warning, warning) }
+        func logError(_ error: @autoclosure () -> String) { log(.warning, error) }
+        func logCritical(_ critical: @autoclosure () -> String) { log(.warning, critical) }
     }
 }

@@ -28,7 +28,7 @@ struct Settings: Sendable {
     var filter: TrafficFilter
     var generate: GenerateOptions
     var forwardTo: String?
-    var metrics: (address: String, port: UInt16)?
+    var metrics: OptionValues.MetricsAddress?
     var force: Bool
     var duration: Double?
     var statsInterval: Double
@@ -66,7 +66,7 @@ struct Settings: Sendable {
             forwardTo: command.to ?? file?.to,
             metrics: try (command.metrics ?? file?.metrics).map { text in
                 guard let parsed = OptionValues.metricsAddress(text) else {
-                    throw ValidationError("metrics must be PORT or IPv4-ADDRESS:PORT such as 127.0.0.1:9100, not \(quotedInput(text))")
+                    throw ValidationError("metrics must be PORT, IPv4-ADDRESS:PORT or [IPv6-ADDRESS]:PORT such as 127.0.0.1:19741, not \(quotedInput(text))")
                 }
                 return parsed
             },

@@ -1,6 +1,9 @@
 // What `xskd stats` shows: one snapshot of every queue, as the daemon's control socket sends it
 // (JSON), and as the command prints it (a table). A queue's counters are the fields of
-// `QueueSample.fields`, written and read by looping over that table.
+// `QueueSample.fields`, written and read by looping over that table, under the names the
+// metrics use (without their `xskd_` namespace). The snapshot carries raw totals and the time
+// it was taken, never rates: a client that wants rates takes two snapshots (`--watch` does),
+// so that no baseline is shared between clients.
 
 import Foundation
 import PageFrag
@@ -8,21 +11,14 @@ import SystemCalls
 import XSK
 import XSKJobs
 
-/// The previous receive and transmit totals per queue, for a rate over the last interval.
-final class RateBaseline: Sendable {
-    let state = LockedValue<(at: ContinuousClock.Instant, rx: [UInt64], tx: [UInt64])?>(nil)
-}
-
 public struct StatusSnapshot: Codable, Sendable {
     public struct QueueStatus: Codable, Sendable {
         public var interface: String
         public var queue: UInt32
-        /// Every field of `QueueSample.fields`, by its JSON key.
+        /// Every field of `QueueSample.fields`, by its name.
         public var values: [String: UInt64]
-        public var rxPacketsPerSecond: Double
-        public var txPacketsPerSecond: Double
 
-        public subscript(key: String) -> UInt64 { values[key] ?? 0 }
+        public subscript(name: String) -> UInt64 { values[name] ?? 0 }
 
         struct Key: CodingKey {
             var stringValue: String
@@ -36,9 +32,7 @@ public struct StatusSnapshot: Codable, Sendable {
             var container = encoder.container(keyedBy: Key.self)
             try container.encode(interface, forKey: Key("interface"))
             try container.encode(queue, forKey: Key("queue"))
-            for field in QueueSample.fields { try container.encode(self[field.key], forKey: Key(field.key)) }
-            try container.encode(rxPacketsPerSecond, forKey: Key("rxPacketsPerSecond"))
-            try container.encode(txPacketsPerSecond, forKey: Key("txPacketsPerSecond"))
+            for field in QueueSample.fields { try container.encode(self[field.name], forKey: Key(field.name)) }
         }
 
         public init(from decoder: any Decoder) throws {
@@ -47,84 +41,120 @@ public struct StatusSnapshot: Codable, Sendable {
             queue = try container.decode(UInt32.self, forKey: Key("queue"))
             values = [:]
             for field in QueueSample.fields {
-                values[field.key] = try container.decodeIfPresent(UInt64.self, forKey: Key(field.key))
+                values[field.name] = try container.decodeIfPresent(UInt64.self, forKey: Key(field.name))
             }
-            rxPacketsPerSecond = try container.decode(Double.self, forKey: Key("rxPacketsPerSecond"))
-            txPacketsPerSecond = try container.decode(Double.self, forKey: Key("txPacketsPerSecond"))
         }
 
-        init(_ sample: QueueSample, rxPacketsPerSecond: Double, txPacketsPerSecond: Double) {
+        init(_ sample: QueueSample) {
             interface = sample.interface
             queue = sample.queue
-            values = Dictionary(uniqueKeysWithValues: QueueSample.fields.map { ($0.key, sample[$0]) })
-            self.rxPacketsPerSecond = rxPacketsPerSecond
-            self.txPacketsPerSecond = txPacketsPerSecond
+            values = Dictionary(uniqueKeysWithValues: QueueSample.fields.map { ($0.name, sample[$0]) })
         }
     }
 
+    public var version: String
     public var interface: String
     public var job: String
-    public var uptimeSeconds: Double
+    /// When the snapshot was taken, in seconds since the Unix epoch.
+    public var timestampSeconds: Double
+    /// When the daemon started, in seconds since the Unix epoch.
+    public var startTimeSeconds: Double
     public var queues: [QueueStatus]
-    public var poolFreeBytes: Int
-    public var poolTotalBytes: Int
-    public var outstandingFragments: Int
+    public var umemSizeBytes: Int
+    public var umemFreeBytes: Int
+    public var buffersOutstanding: Int
 
-    /// A snapshot of `runner` now; rates are over the time since `rates` was last read.
-    init(interface: String, job: String, started: ContinuousClock.Instant, runner: JobRunner, rates: RateBaseline) {
-        let now = ContinuousClock.now
-        let samples = runner.samples()
-        let rx = samples.map(\.statistics.rxPackets)
-        let tx = samples.map(\.statistics.txPackets)
-        let previous = rates.state.withLock { state -> (at: ContinuousClock.Instant, rx: [UInt64], tx: [UInt64])? in
-            defer { state = (now, rx, tx) }
-            return state
-        }
-        let seconds = max((previous.map { now - $0.at } ?? (now - started)).inSeconds, 1e-3)
-        queues = samples.enumerated().map { index, sample in
-            let rxBefore = previous.flatMap { index < $0.rx.count ? $0.rx[index] : nil } ?? 0
-            let txBefore = previous.flatMap { index < $0.tx.count ? $0.tx[index] : nil } ?? 0
-            return QueueStatus(
-                sample, rxPacketsPerSecond: Double(sample.statistics.rxPackets &- rxBefore) / seconds,
-                txPacketsPerSecond: Double(sample.statistics.txPackets &- txBefore) / seconds)
-        }
-        let census = runner.pool.census()
-        self.interface = interface
-        self.job = job
-        uptimeSeconds = (now - started).inSeconds
-        poolFreeBytes = census.freeBytes
-        poolTotalBytes = census.totalBytes
-        outstandingFragments = census.outstandingFragments
+    enum CodingKeys: String, CodingKey {
+        case version, interface, job, queues
+        case timestampSeconds = "timestamp_seconds"
+        case startTimeSeconds = "start_time_seconds"
+        case umemSizeBytes = "umem_size_bytes"
+        case umemFreeBytes = "umem_free_bytes"
+        case buffersOutstanding = "buffers_outstanding"
     }
 
-    public func table() -> String {
+    /// A snapshot of `runner` now.
+    init(interface: String, job: String, startTime: Date, runner: JobRunner) {
+        let samples = runner.samples()
+        let census = runner.pool.census()
+        version = PackageVersion.current
+        self.interface = interface
+        self.job = job
+        timestampSeconds = Date().timeIntervalSince1970
+        startTimeSeconds = startTime.timeIntervalSince1970
+        queues = samples.map(QueueStatus.init)
+        umemSizeBytes = census.totalBytes
+        umemFreeBytes = census.freeBytes
+        buffersOutstanding = census.outstandingFragments
+    }
+
+    /// The table `xskd stats` prints, at most 100 columns wide: a header, then a block per
+    /// queue with one row per field under its name. With `previous` (an earlier snapshot of the
+    /// same daemon), counters show their rate over the time between the two. Counters at 0 are
+    /// left out unless `all`, and counted in a last line.
+    public func table(previous: StatusSnapshot? = nil, all: Bool = false) -> String {
+        let uptime = max(timestampSeconds - startTimeSeconds, 0)
         var lines = [
-            "xskd on \(interface), job \(job), up \(String(format: "%.0f", uptimeSeconds)) s; "
-                + "UMEM \(poolTotalBytes >> 20) MiB, \(poolFreeBytes >> 20) MiB free, \(outstandingFragments) buffers out",
-            String(format: "%5@ %12@ %10@ %12@ %10@ %9@ %9@ %9@ %9@ %9@ %9@ %8@ %8@ %9@",
-                "queue", "rx pkts", "rx Mpps", "tx pkts", "tx Mpps", "fill", "kernel", "app", "ring-full", "fill-empty", "invalid",
-                "rx batch", "tx batch", "syscalls/frame"),
+            "xskd \(version) on \(interface), job \(job), up \(String(format: "%.0f", uptime)) s",
+            "  umem_size_bytes \(umemSizeBytes) (\(umemSizeBytes >> 20) MiB), umem_free_bytes \(umemFreeBytes) "
+                + "(\(umemFreeBytes >> 20) MiB), buffers_outstanding \(buffersOutstanding)",
         ]
+        let seconds = previous.map { timestampSeconds - $0.timestampSeconds } ?? 0
+        var hidden = 0
         for queue in queues {
+            let before = previous?.queues.first { $0.interface == queue.interface && $0.queue == queue.queue }
+            lines.append("")
+            lines.append(Self.row("queue \(queue.queue) on \(queue.interface)", "value", before != nil && seconds > 0 ? "per second" : ""))
+            for field in QueueSample.fields {
+                let value = queue[field.name]
+                if field.kind == .counter, value == 0, !all {
+                    hidden += 1
+                    continue
+                }
+                var rate = ""
+                if field.kind == .counter, let before, seconds > 0 {
+                    rate = Self.humanRate(Double(value &- before[field.name]) / seconds)
+                }
+                lines.append(Self.row("  " + field.name, "\(value)", rate))
+            }
             lines.append(String(
-                format: "%5u %12llu %10.3f %12llu %10.3f %9llu %9llu %9llu %9llu %9llu %9llu %8.1f %8.1f %9.4f",
-                queue.queue, queue["rxPackets"], queue.rxPacketsPerSecond / 1e6, queue["txPackets"], queue.txPacketsPerSecond / 1e6,
-                queue["inFillRing"], queue["withKernelForReceive"], queue["inApplication"],
-                queue["kernelRxRingFull"], queue["kernelFillRingEmpty"], queue["invalidAddresses"] &+ queue["invalidLengths"],
+                format: "  frames per RX batch %.1f, per TX batch %.1f; system calls per frame %.4f",
                 queue.meanReceiveBatch, queue.meanTransmitBatch, queue.systemCallsPerFrame))
         }
+        if hidden > 0 { lines.append("(\(hidden) counters at 0 not shown; --all shows them)") }
         return lines.joined(separator: "\n")
+    }
+
+    /// One table row: name (44 columns), value (20, right-aligned), rate (14, right-aligned).
+    static func row(_ name: String, _ value: String, _ rate: String) -> String {
+        func pad(_ text: String, _ width: Int, left: Bool) -> String {
+            let padding = String(repeating: " ", count: max(width - text.count, 0))
+            return left ? text + padding : padding + text
+        }
+        return pad(name, 44, left: true) + pad(value, 20, left: false) + pad(rate, 14, left: false)
+    }
+
+    /// A rate with an SI prefix: 1234567 -> "1.235 M".
+    static func humanRate(_ rate: Double) -> String {
+        switch rate {
+        case 1e9...: String(format: "%.3f G", rate / 1e9)
+        case 1e6...: String(format: "%.3f M", rate / 1e6)
+        case 1e3...: String(format: "%.3f k", rate / 1e3)
+        default: String(format: "%.1f", rate)
+        }
     }
 }
 
 extension StatusSnapshot.QueueStatus {
     /// Frames per non-empty receive (0 before the first).
-    var meanReceiveBatch: Double { per(self["rxPackets"], self["receiveBatches"]) }
-    /// Frames per non-empty transmit, counted when the kernel completes them (0 before the first).
-    var meanTransmitBatch: Double { per(self["txPackets"], self["transmitBatches"]) }
+    var meanReceiveBatch: Double { per(self["rx_packets_total"], self["rx_batches_total"]) }
+    /// Frames per non-empty transmit (0 before the first).
+    var meanTransmitBatch: Double { per(self["tx_packets_total"], self["tx_batches_total"]) }
     /// poll(), nanosleep, recvfrom and sendto calls of the poll thread per frame received or sent.
     var systemCallsPerFrame: Double {
-        per(self["sleeps"] &+ self["naps"] &+ self["receiveWakeups"] &+ self["transmitWakeups"], self["rxPackets"] &+ self["txPackets"])
+        per(
+            self["poll_sleeps_total"] &+ self["naps_total"] &+ self["rx_wakeups_total"] &+ self["tx_wakeups_total"],
+            self["rx_packets_total"] &+ self["tx_packets_total"])
     }
 
     private func per(_ numerator: UInt64, _ denominator: UInt64) -> Double {

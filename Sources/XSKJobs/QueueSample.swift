@@ -1,5 +1,5 @@
 // Everything known of one port's queue at one moment, and the one table of its fields: name,
-// help, unit and key path. The stats table, the JSON, the metrics and the benchmark all loop
+// kind, unit, help and key path. The stats table, the JSON, the metrics and the benchmark all loop
 // over `QueueSample.fields`, so adding a counter is one line here (and one in the counters it
 // reads from).
 
@@ -75,9 +75,9 @@ public struct QueueSample: Sendable {
     public var slotPagesAllocated: UInt64 { UInt64(census?.slotStatistics?.pagesAllocated ?? 0) }
 }
 
-/// One field of a `QueueSample`: what it is called in the metrics (`name`, snake_case) and in
-/// the JSON (`key`), what it means, its unit, and whether it only grows (a counter) or is a
-/// level (a gauge).
+/// One field of a `QueueSample`: its one name (snake_case, the same in the stats table, the
+/// JSON and, after the `xskd_` namespace, the metrics), what it means, its unit, and whether it
+/// only grows (a counter, named `..._total` as Prometheus counters are) or is a level (a gauge).
 public struct QueueField: Sendable {
     /// Whether a field only grows (a counter) or goes up and down (a gauge), as Prometheus types
     /// metrics.
@@ -88,10 +88,9 @@ public struct QueueField: Sendable {
         case gauge
     }
 
-    /// The field's metric name, in snake_case (`rx_packets`).
+    /// The field's name, in snake_case (`rx_packets_total`): the JSON key and the table's row;
+    /// the metric is `xskd_` and this name.
     public let name: String
-    /// The field's JSON key, in camelCase (`rxPackets`).
-    public let key: String
     /// Whether the field is a counter or a gauge.
     public let kind: Kind
     /// The base unit: frames, bytes, calls, events, buffers or pages.
@@ -101,9 +100,8 @@ public struct QueueField: Sendable {
     /// Where a sample holds the field's value.
     public let value: KeyPath<QueueSample, UInt64> & Sendable
 
-    init(_ name: String, _ key: String, _ kind: Kind, _ unit: String, _ help: String, _ value: KeyPath<QueueSample, UInt64> & Sendable) {
+    init(_ name: String, _ kind: Kind, _ unit: String, _ help: String, _ value: KeyPath<QueueSample, UInt64> & Sendable) {
         self.name = name
-        self.key = key
         self.kind = kind
         self.unit = unit
         self.help = help
@@ -114,42 +112,43 @@ public struct QueueField: Sendable {
 extension QueueSample {
     /// Every field, in the order tables show them.
     public static let fields: [QueueField] = [
-        .init("rx_packets", "rxPackets", .counter, "frames", "Frames received", \.statistics.rxPackets),
-        .init("rx_bytes", "rxBytes", .counter, "bytes", "Bytes received", \.statistics.rxBytes),
-        .init("tx_packets", "txPackets", .counter, "frames", "Frames sent (completed)", \.statistics.txPackets),
-        .init("tx_bytes", "txBytes", .counter, "bytes", "Bytes queued for sending", \.statistics.txBytes),
-        .init("released", "released", .counter, "frames", "Received frames the job gave back", \.statistics.released),
-        .init("forwarded", "forwarded", .counter, "frames", "Received frames the job sent on a TX ring", \.statistics.forwarded),
-        .init("fill_posted", "fillPosted", .counter, "buffers", "Buffers posted to the fill ring", \.statistics.fillPosted),
-        .init("fill_shortfalls", "fillShortfalls", .counter, "events", "Refills that found no buffer", \.statistics.fillShortfalls),
-        .init("fill_ring_empty_events", "fillRingEmptyEvents", .counter, "events", "Receives that found the fill ring empty", \.statistics.fillRingEmptyEvents),
-        .init("invalid_addresses", "invalidAddresses", .counter, "frames", "RX or completion addresses skipped", \.statistics.invalidAddresses),
-        .init("invalid_lengths", "invalidLengths", .counter, "frames", "RX descriptors whose length ran past the buffer", \.statistics.invalidLengths),
-        .init("tx_allocation_failures", "transmitAllocationFailures", .counter, "events", "TX buffers asked for when the UMEM had none", \.statistics.transmitAllocationFailures),
-        .init("tx_ring_full_drops", "transmitRingFullDrops", .counter, "frames", "Frames to send that the TX ring could not take", \.statistics.transmitRingFullDrops),
-        .init("rx_batches", "receiveBatches", .counter, "calls", "Receives that took at least one frame", \.statistics.receiveBatches),
-        .init("tx_batches", "transmitBatches", .counter, "calls", "Transmits that queued at least one frame", \.statistics.transmitBatches),
-        .init("poll_sleeps", "sleeps", .counter, "calls", "Times the poll thread slept in poll()", \.statistics.sleeps),
-        .init("naps", "naps", .counter, "calls", "Timed naps of the adaptive wait while a stream flows", \.statistics.naps),
-        .init("rx_wakeups", "receiveWakeups", .counter, "calls", "recvfrom calls (RX wakeups, busy polling)", \.statistics.receiveWakeups),
-        .init("tx_wakeups", "transmitWakeups", .counter, "calls", "sendto calls (TX wakeups)", \.statistics.transmitWakeups),
-        .init("xdp_redirected", "redirected", .counter, "frames", "Frames the XDP program sent to the socket", \.program.redirected),
-        .init("xdp_passed", "passed", .counter, "frames", "Frames the XDP program left to the kernel", \.program.passed),
-        .init("xdp_too_long", "tooLong", .counter, "frames", "Frames that matched but were longer than the frame limit (passed)", \.program.tooLong),
-        .init("kernel_rx_dropped", "kernelRxDropped", .counter, "frames", "Frames the kernel dropped (XDP_STATISTICS)", \.kernelRxDropped),
-        .init("kernel_rx_ring_full", "kernelRxRingFull", .counter, "frames", "Frames dropped on a full RX ring", \.kernelRxRingFull),
-        .init("kernel_fill_ring_empty", "kernelFillRingEmpty", .counter, "events", "Times the kernel found the fill ring empty", \.kernelFillRingEmpty),
-        .init("kernel_tx_invalid", "kernelTxInvalid", .counter, "frames", "TX descriptors the kernel refused", \.kernelTxInvalid),
-        .init("buffers_in_fill_ring", "inFillRing", .gauge, "buffers", "Buffers posted, not yet taken", \.inFillRing),
-        .init("buffers_with_kernel_for_receive", "withKernelForReceive", .gauge, "buffers", "Buffers the kernel took to receive into", \.withKernelForReceive),
-        .init("buffers_in_application", "inApplication", .gauge, "buffers", "Frames the job holds", \.inApplication),
-        .init("buffers_in_tx_ring", "inTransmitRing", .gauge, "buffers", "Frames in the TX ring, not yet taken", \.inTransmitRing),
-        .init("buffers_with_kernel_for_transmit", "withKernelForTransmit", .gauge, "buffers", "Frames the kernel took to send", \.withKernelForTransmit),
-        .init("fill_cache_pages_taken", "pagesTaken", .counter, "pages", "Pages the fill cache took from the pool", \.pagesTaken),
-        .init("fill_cache_pages_released_busy", "pagesReleasedBusy", .counter, "pages", "Pages the fill cache let go while fragments were out", \.pagesReleasedBusy),
-        .init("fill_cache_pages_reused", "pagesReusedInPlace", .counter, "pages", "Pages the fill cache reused in place", \.pagesReusedInPlace),
-        .init("slot_pages_reused", "slotPagesReused", .counter, "pages", "Descriptor slots' halves flipped on the same page", \.slotPagesReused),
-        .init("slot_pages_busy", "slotPagesBusy", .counter, "pages", "Descriptor slots' pages given up while held", \.slotPagesBusy),
-        .init("slot_pages_allocated", "slotPagesAllocated", .counter, "pages", "Pages the descriptor slots took from the pool", \.slotPagesAllocated),
+        .init("rx_packets_total", .counter, "frames", "Frames received", \.statistics.rxPackets),
+        .init("rx_bytes_total", .counter, "bytes", "Bytes received", \.statistics.rxBytes),
+        .init("tx_packets_total", .counter, "frames", "Frames queued on the TX ring", \.statistics.txPackets),
+        .init("tx_bytes_total", .counter, "bytes", "Bytes of the frames queued on the TX ring", \.statistics.txBytes),
+        .init("tx_completions_total", .counter, "frames", "Frames the kernel completed (sent)", \.statistics.completions),
+        .init("released_total", .counter, "frames", "Received frames the job gave back", \.statistics.released),
+        .init("forwarded_total", .counter, "frames", "Received frames the job sent on a TX ring", \.statistics.forwarded),
+        .init("fill_posted_total", .counter, "buffers", "Buffers posted to the fill ring", \.statistics.fillPosted),
+        .init("fill_shortfalls_total", .counter, "events", "Refills that found no buffer", \.statistics.fillShortfalls),
+        .init("fill_ring_empty_events_total", .counter, "events", "Receives that found the fill ring empty", \.statistics.fillRingEmptyEvents),
+        .init("invalid_addresses_total", .counter, "frames", "RX or completion addresses skipped", \.statistics.invalidAddresses),
+        .init("invalid_lengths_total", .counter, "frames", "RX descriptors whose length ran past the buffer", \.statistics.invalidLengths),
+        .init("tx_allocation_failures_total", .counter, "events", "TX buffers asked for when the UMEM had none", \.statistics.transmitAllocationFailures),
+        .init("tx_ring_full_drops_total", .counter, "frames", "Frames to send that the TX ring could not take", \.statistics.transmitRingFullDrops),
+        .init("rx_batches_total", .counter, "calls", "Receives that took at least one frame", \.statistics.receiveBatches),
+        .init("tx_batches_total", .counter, "calls", "Transmits that queued at least one frame", \.statistics.transmitBatches),
+        .init("poll_sleeps_total", .counter, "calls", "Times the poll thread slept in poll()", \.statistics.sleeps),
+        .init("naps_total", .counter, "calls", "Timed naps of the adaptive wait while a stream flows", \.statistics.naps),
+        .init("rx_wakeups_total", .counter, "calls", "recvfrom calls (RX wakeups, busy polling)", \.statistics.receiveWakeups),
+        .init("tx_wakeups_total", .counter, "calls", "sendto calls (TX wakeups)", \.statistics.transmitWakeups),
+        .init("xdp_redirected_total", .counter, "frames", "Frames the XDP program sent to the socket", \.program.redirected),
+        .init("xdp_passed_total", .counter, "frames", "Frames the XDP program left to the kernel", \.program.passed),
+        .init("xdp_too_long_total", .counter, "frames", "Frames that matched but were longer than the frame limit (passed)", \.program.tooLong),
+        .init("kernel_rx_dropped_total", .counter, "frames", "Frames the kernel dropped (XDP_STATISTICS)", \.kernelRxDropped),
+        .init("kernel_rx_ring_full_total", .counter, "frames", "Frames dropped on a full RX ring", \.kernelRxRingFull),
+        .init("kernel_fill_ring_empty_total", .counter, "events", "Times the kernel found the fill ring empty", \.kernelFillRingEmpty),
+        .init("kernel_tx_invalid_total", .counter, "frames", "TX descriptors the kernel refused", \.kernelTxInvalid),
+        .init("buffers_in_fill_ring", .gauge, "buffers", "Buffers posted, not yet taken", \.inFillRing),
+        .init("buffers_with_kernel_for_receive", .gauge, "buffers", "Buffers the kernel took to receive into", \.withKernelForReceive),
+        .init("buffers_in_application", .gauge, "buffers", "Frames the job holds", \.inApplication),
+        .init("buffers_in_tx_ring", .gauge, "buffers", "Frames in the TX ring, not yet taken", \.inTransmitRing),
+        .init("buffers_with_kernel_for_transmit", .gauge, "buffers", "Frames the kernel took to send", \.withKernelForTransmit),
+        .init("fill_cache_pages_taken_total", .counter, "pages", "Pages the fill cache took from the pool", \.pagesTaken),
+        .init("fill_cache_pages_released_busy_total", .counter, "pages", "Pages the fill cache let go while fragments were out", \.pagesReleasedBusy),
+        .init("fill_cache_pages_reused_total", .counter, "pages", "Pages the fill cache reused in place", \.pagesReusedInPlace),
+        .init("slot_pages_reused_total", .counter, "pages", "Descriptor slots' halves flipped on the same page", \.slotPagesReused),
+        .init("slot_pages_busy_total", .counter, "pages", "Descriptor slots' pages given up while held", \.slotPagesBusy),
+        .init("slot_pages_allocated_total", .counter, "pages", "Pages the descriptor slots took from the pool", \.slotPagesAllocated),
     ]
 }

@@ -5,6 +5,7 @@
 import ArgumentParser
 import CShims
 import Foundation
+import XSK
 
 #if canImport(Glibc)
 import Glibc
@@ -15,6 +16,7 @@ struct XSKDGen: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xskd-gen",
         abstract: "Send frames from inside the kernel, or count them with an in-kernel XDP program.",
+        version: PackageVersion.current,
         subcommands: [Send.self, Count.self],
         defaultSubcommand: Send.self)
 }

@@ -1,5 +1,6 @@
 // `xskd stats`: asks the running daemon for a snapshot over its control socket, and prints a
-// table, or JSON for scripts, once or refreshed in place.
+// table, or JSON for scripts, once or refreshed in place. The daemon sends raw totals; with
+// --watch the rates are this client's, over the second between two of its own snapshots.
 
 import ArgumentParser
 import Foundation
@@ -15,11 +16,15 @@ struct Stats: ParsableCommand {
     @Flag(help: "Print the snapshot as JSON.")
     var json = false
 
-    @Flag(help: "Refresh every second, in place, until interrupted.")
+    @Flag(help: "Refresh every second, in place, with rates over that second, until interrupted.")
     var watch = false
+
+    @Flag(help: "Show the counters that are still 0 too.")
+    var all = false
 
     func run() throws {
         let path = ControlSocket.path(for: interface)
+        var previous: StatusSnapshot?
         repeat {
             let answer: String
             do {
@@ -40,7 +45,8 @@ struct Stats: ParsableCommand {
                     throw ExitCode(1)
                 }
                 if watch { print("\u{1B}[H\u{1B}[2J", terminator: "") }
-                print(snapshot.table())
+                print(snapshot.table(previous: previous, all: all))
+                previous = snapshot
             }
             if watch { sleep(1) }
         } while watch

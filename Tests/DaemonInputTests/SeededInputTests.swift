@@ -77,7 +77,10 @@ struct SeededInputTests {
                 #expect(try OptionValues.macAddress(text, key: "destination-mac").count == 6)
             } catch { expectOneLine(error, text) }
             if let metrics = OptionValues.metricsAddress(text) {
-                #expect(metrics.port > 0 && metrics.address.split(separator: ".").count == 4, "\(text.debugDescription)")
+                #expect(
+                    metrics.port > 0 && !metrics.addresses.isEmpty
+                        && metrics.addresses.allSatisfy { $0.split(separator: ".").count == 4 || OptionValues.MetricsAddress.isIPv6($0) },
+                    "\(text.debugDescription)")
             }
         }
     }

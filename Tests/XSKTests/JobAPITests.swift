@@ -128,7 +128,7 @@ struct JobAPITests {
         }
         #expect(sequences.count >= 950 && sequences.count <= 1000, "\(sequences.count) came back")
         #expect(swapped)
-        #expect(Self.waitFor(runner) { $0.statistics.txPackets == 1000 })
+        #expect(Self.waitFor(runner) { $0.statistics.completions == 1000 })
         let sample = try #require(runner.samples().first)
         #expect(sample.statistics.forwarded == 1000)
         #expect(sample.statistics.transmitRingFullDrops == 0)
@@ -177,10 +177,10 @@ struct JobAPITests {
         #expect(sequences == Array(0..<200))
         #expect(runner.wait(timeout: .seconds(3)) == .finished)
         #expect(runner.allFinished)
-        #expect(Self.waitFor(runner) { $0.statistics.txPackets == 200 })
+        #expect(Self.waitFor(runner) { $0.statistics.completions == 200 })
         let drain = runner.stop()
         #expect(drain.isClean, "\(drain)")
-        #expect(runner.samples().first?.statistics.txPackets == 200, "the final counters, after the stop")
+        #expect(runner.samples().first?.statistics.completions == 200, "the final counters, after the stop")
         try far.tearDown()
     }
 

@@ -63,7 +63,7 @@ let report = runner.stop()
 // The queue's final counters (the non-zero ones).
 for sample in runner.samples() {
     let fields = QueueSample.fields.filter { sample[$0] != 0 }
-        .map { "\($0.key)=\(sample[$0])" }
+        .map { "\($0.name)=\(sample[$0])" }
     print("\(sample.interface) queue \(sample.queue): " + fields.joined(separator: " "))
 }
 print(report)
