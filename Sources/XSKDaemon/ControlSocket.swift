@@ -1,8 +1,8 @@
 // The daemon's control socket, /run/xskd/<interface>.sock: `xskd stats` asks it for a snapshot.
-// Root only, twice over: the directory and socket are 0700/0600, and every connection's peer
-// credentials are checked. Requests are one short line; anything malformed or too long gets an
-// error line back, never a crash, and never blocks the daemon (one connection at a time, with
-// a receive timeout).
+// Root and the daemon's own user only, twice over: the directory and socket are 0700/0600, and
+// every connection's peer credentials are checked. Requests are one short line; anything
+// malformed or too long gets an error line back, never a crash, and never blocks the daemon
+// (one connection at a time, with a receive timeout).
 
 import CShims
 import DaemonInput
@@ -16,7 +16,12 @@ import Glibc
 #endif
 
 public final class ControlSocket: @unchecked Sendable {
-    static let directory = "/run/xskd"
+    /// /run/xskd, or the first directory of RUNTIME_DIRECTORY when a service manager set it
+    /// (systemd's RuntimeDirectory=xskd sets it to /run/xskd): where a service user may write.
+    static var directory: String {
+        let given = ProcessInfo.processInfo.environment["RUNTIME_DIRECTORY"]?.split(separator: ":").first.map(String.init)
+        return given.flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/run/xskd"
+    }
 
     let path: String
     private let descriptor: Int32
@@ -30,8 +35,9 @@ public final class ControlSocket: @unchecked Sendable {
     init(interface: String, logger: Logger) throws(DaemonError) {
         self.logger = logger
         path = Self.path(for: interface)
-        mkdir(Self.directory, 0o700)
-        chmod(Self.directory, 0o700)
+        let directory = Self.directory
+        mkdir(directory, 0o700)
+        chmod(directory, 0o700)
         if FileManager.default.fileExists(atPath: path) {
             // A live daemon answers; a socket left by one that was killed does not.
             if let probe = try? Self.connect(path: path) {
@@ -90,8 +96,8 @@ public final class ControlSocket: @unchecked Sendable {
         setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var peer: UInt32 = .max
-        guard cshims_peer_uid(client, &peer) == 0, peer == 0 else {
-            reply(client, "error: the control socket answers root only\n")
+        guard cshims_peer_uid(client, &peer) == 0, peer == 0 || peer == geteuid() else {
+            reply(client, "error: the control socket answers root and the daemon's own user only\n")
             return
         }
         var buffer = [UInt8](repeating: 0, count: ControlRequest.maximumLength)
@@ -152,7 +158,7 @@ public final class ControlSocket: @unchecked Sendable {
             Glibc.close(descriptor)
             switch error {
             case EACCES, EPERM:
-                throw DaemonError("permission denied on \(path): the control socket answers root only")
+                throw DaemonError("permission denied on \(path): the control socket answers root and the daemon's own user only")
             case ENOENT:
                 throw DaemonError("no xskd is running on this interface (\(path) does not exist)")
             default:

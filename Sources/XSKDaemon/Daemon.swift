@@ -21,24 +21,30 @@ final class Daemon: @unchecked Sendable {
     let options: Settings
     let configPath: String?
     let logger: Logger
+    let notifier: ServiceManagerNotifier
 
     init(settings: Settings, configPath: String?, logger: Logger) {
         self.options = settings
         self.configPath = configPath
         self.logger = logger
+        notifier = ServiceManagerNotifier(logger: logger)
     }
 
     func run(events: DaemonEvents) throws(DaemonError) {
-        guard geteuid() == 0 else {
-            throw DaemonError("xskd needs root (or CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_PERFMON and CAP_IPC_LOCK)")
-        }
         let names = [options.interface] + (options.job == .forward ? options.forwardTo.map { [$0] } ?? [] : [])
         let facts = try MachineFacts.read(interfaces: names)
         let plan = try RunPlan.make(options, facts: facts)
+        raiseMemoryLockLimit()
+        // Capabilities, not the user id: a service user with exactly these works as root does.
+        if let capabilities = Capabilities.effective(),
+            let missing = capabilities.missingError(
+                uid: geteuid(), lockedMemoryLimit: Capabilities.lockedMemoryLimit(), umemBytes: UInt64(options.umemSize) << 20)
+        {
+            throw DaemonError(missing)
+        }
         // Before anything is attached: a second xskd on this interface stops here.
         let control = try ControlSocket(interface: plan.interface, logger: logger)
         defer { control.close() }
-        raiseMemoryLockLimit()
 
         let runner: JobRunner
         do {
@@ -54,21 +60,23 @@ final class Daemon: @unchecked Sendable {
             let generate = options.generate
             runner.start { _ in GenerateJob(generate) }
         }
-        let started = ContinuousClock.now
+        let started = Date()
         let job = options.job.rawValue
         let interface = plan.interface
-        let rates = RateBaseline()
-        control.start { StatusSnapshot(interface: interface, job: job, started: started, runner: runner, rates: rates) }
+        let snapshot = { @Sendable in StatusSnapshot(interface: interface, job: job, startTime: started, runner: runner) }
+        control.start(snapshot: snapshot)
         var metrics: MetricsServer?
-        if let address = options.metrics {
+        if let listen = options.metrics {
             do {
-                let server = try MetricsServer(address: address.address, port: address.port, interface: interface, logger: logger)
+                let server = try MetricsServer(listen: listen, interface: interface, logger: logger)
                 try server.waitUntilListening()
+                // Every metric exists from the start, counters at 0.
+                server.update(snapshot())
                 metrics = server
             } catch {
                 logger.error("metrics unavailable", metadata: ["error": "\(error)"])
                 _ = runner.stop()
-                throw DaemonError("cannot serve metrics on \(address.address):\(address.port): \(error)")
+                throw DaemonError("cannot serve metrics on port \(listen.port): \(error)")
             }
         }
         logger.info(
@@ -79,12 +87,14 @@ final class Daemon: @unchecked Sendable {
                 "fill": "\(options.fillStrategy.rawValue)",
             ])
 
-        // Metrics keep their own rate baseline (the stats socket's belongs to its clients).
-        let metricsRates = RateBaseline()
+        // Every queue is bound and the program attached: the service manager may go on.
+        notifier.ready(status: "\(options.job) on \(interface), \(plan.queues.count) queue(s)")
+
         var watch = facts.interfaces.compactMap { try? NetworkInterface(named: $0.name) }.map(InterfaceWatch.init)
         let lost = waitForStop(events: events, runner: runner, watch: &watch) {
-            metrics?.update(StatusSnapshot(interface: interface, job: job, started: started, runner: runner, rates: metricsRates))
+            metrics?.update(snapshot())
         }
+        notifier.stopping(status: "draining the queues")
         metrics?.stop()
 
         // Teardown: stop answering, stop the threads (each stops its queues and gives its
@@ -129,27 +139,32 @@ final class Daemon: @unchecked Sendable {
     }
 
     /// Reports every `statsInterval` until SIGINT, SIGTERM, the end of `duration`, every
-    /// queue's job finishing, or an interface that disappears (returned).
+    /// queue's job finishing (generate --count), or an interface that disappears (returned).
+    /// Between reports it looks at the queues every 100 ms, so that a run whose jobs finished
+    /// ends within that.
     private func waitForStop(events: DaemonEvents, runner: JobRunner, watch: inout [InterfaceWatch], tick: () -> Void) -> String? {
         let clock = ContinuousClock()
         let start = clock.now
         let end = options.duration.map { start + .milliseconds(Int($0 * 1000)) }
-        let interval = options.statsInterval > 0 ? options.statsInterval : 1
+        let interval = Duration.milliseconds(Int((options.statsInterval > 0 ? options.statsInterval : 1) * 1000))
         var previous: [XSKQueue.Statistics] = []
         var last = clock.now
+        var nextReport = start + interval
         while true {
-            var timeout = interval
+            var timeout = min(nextReport - clock.now, .milliseconds(100))
             if let end {
                 let left = end - clock.now
                 if left <= .zero { logger.info("duration reached, stopping"); return nil }
-                timeout = min(interval, left.inSeconds)
+                timeout = min(timeout, left)
             }
-            switch events.wait(seconds: timeout) {
+            switch events.wait(seconds: max(timeout.inSeconds, 0)) {
             case .stop:
                 logger.info("graceful shutdown requested, stopping")
                 return nil
             case .reload:
+                notifier.reloading()
                 reloadFilter(runner.programs)
+                notifier.ready(status: "\(options.job) on \(options.interface), filter reloaded")
             case .timeout:
                 break
             }
@@ -157,6 +172,12 @@ final class Daemon: @unchecked Sendable {
                 logger.error("a queue failed, stopping")
                 return nil
             }
+            if runner.allFinished {
+                logger.info("every queue's job finished, stopping")
+                return nil
+            }
+            guard clock.now >= nextReport else { continue }
+            nextReport = clock.now + interval
             if let lost = checkInterfaces(&watch) {
                 logger.error("interface disappeared, stopping", metadata: ["interface": "\(lost)"])
                 return lost
@@ -173,10 +194,13 @@ final class Daemon: @unchecked Sendable {
                 let rxRate = Double(current.rxPackets &- previous[index].rxPackets) / seconds / 1e6
                 let txRate = Double(current.txPackets &- previous[index].txPackets) / seconds / 1e6
                 previous[index] = current
+                // The names are the metrics' and the JSON's (see QueueSample.fields).
                 output(String(
-                    format: "queue %u: rx %.3f Mpps (%llu), tx %.3f Mpps (%llu), fill shortfalls %llu, invalid %llu | xdp redirected %llu, passed %llu",
-                    sample.queue, rxRate, current.rxPackets, txRate, current.txPackets, current.fillShortfalls,
-                    current.invalidAddresses &+ current.invalidLengths, sample.program.redirected, sample.program.passed))
+                    format: "queue %u: rx_packets_total %llu (%.3f Mpps), tx_packets_total %llu (%.3f Mpps), "
+                        + "fill_shortfalls_total %llu, invalid_addresses_total %llu, invalid_lengths_total %llu, "
+                        + "xdp_redirected_total %llu, xdp_passed_total %llu",
+                    sample.queue, current.rxPackets, rxRate, current.txPackets, txRate, current.fillShortfalls,
+                    current.invalidAddresses, current.invalidLengths, sample.program.redirected, sample.program.passed))
             }
         }
     }

@@ -17,7 +17,14 @@ public enum DaemonMain {
         let file = try options.config.map { try ConfigFile.load(path: $0) }
         let settings = try Settings.resolve(command: options, file: file, requireInterface: true)
         let level = settings.logLevel
+        // Under systemd, standard error is the journal: priorities it understands, no timestamps.
+        let journal = JournalLogHandler.standardErrorIsJournal()
         LoggingSystem.bootstrap { label in
+            if journal {
+                var handler = JournalLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
