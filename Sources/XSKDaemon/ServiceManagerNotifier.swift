@@ -4,6 +4,7 @@
 // call does nothing. A send that fails is logged once and otherwise ignored: readiness is the
 // manager's concern, never a reason to stop moving frames.
 
+import CShims
 import Foundation
 import Logging
 import SystemCalls

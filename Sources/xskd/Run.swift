@@ -10,7 +10,8 @@ struct Run: AsyncParsableCommand {
         abstract: "Run a job on the AF_XDP queues of an interface until SIGINT/SIGTERM or --duration.",
         discussion: """
             Frames matching the filter (all by default) on the chosen queues go to xskd; the rest \
-            stay with the kernel. Needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_IPC_LOCK). \
+            stay with the kernel. Needs root, or CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_PERFMON \
+            and CAP_IPC_LOCK (the last only when RLIMIT_MEMLOCK does not cover the UMEM). \
             The XDP program is attached through a BPF link: if xskd dies, nothing stays attached.
             """)
 

@@ -130,6 +130,13 @@ struct DaemonTests {
         #expect(sequences.count >= 950 && sequences.count <= 1000, "\(sequences.count) came back")
         #expect(Set(sequences).count == sequences.count, "duplicates")
         #expect(swapped)
+        // Transmit packets and bytes are counted at the same point (queued on the TX ring), and
+        // every queued frame is completed.
+        #expect(try eventually {
+            let fields = try Self.queueFields(lab)
+            return fields["tx_packets_total"] == 1000 && fields["tx_completions_total"] == 1000
+        })
+        #expect(try Self.queueFields(lab)["tx_bytes_total"] == 1000 * 64)
         #expect(daemon.terminate() == 0)
         let output = daemon.output.withLock { $0 }
         #expect(output.contains("drain report: every buffer came home"))
