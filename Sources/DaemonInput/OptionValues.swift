@@ -101,16 +101,22 @@ public enum OptionValues {
             self.port = port
         }
 
+        /// The two loopbacks a bare PORT asks for: one of them may be unavailable (IPv6 off).
+        public static let loopbacks = ["127.0.0.1", "::1"]
+
+        /// Whether these are the two loopbacks of a bare PORT.
+        public var isLoopbackPair: Bool { addresses == Self.loopbacks }
+
         /// Whether `address` is an IPv6 address (it has a colon; parsing checked the rest).
         public static func isIPv6(_ address: String) -> Bool { address.contains(":") }
     }
 
     /// Where to serve metrics: a bare PORT listens on both loopbacks (127.0.0.1 and ::1),
     /// IPv4-ADDRESS:PORT on that IPv4 address, [IPv6-ADDRESS]:PORT on that IPv6 address (`[::]`
-    /// takes both families on Linux); nil if none of these.
+    /// takes both families where net.ipv6.bindv6only is 0, Linux's default); nil if none of these.
     public static func metricsAddress(_ text: String) -> MetricsAddress? {
         func port(_ text: Substring) -> UInt16? { UInt16(text).flatMap { $0 > 0 ? $0 : nil } }
-        if let port = port(Substring(text)) { return MetricsAddress(addresses: ["127.0.0.1", "::1"], port: port) }
+        if let port = port(Substring(text)) { return MetricsAddress(addresses: MetricsAddress.loopbacks, port: port) }
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]"), text[close...].hasPrefix("]:"),
                 let port = port(text[text.index(close, offsetBy: 2)...])

@@ -453,8 +453,10 @@ public struct XDPStatistics: Sendable, Equatable, CustomStringConvertible {
         txRingEmpty = value.tx_ring_empty_descs
     }
 
+    /// Under the names the stats and the metrics give these counters.
     public var description: String {
-        "rx_dropped \(rxDropped), rx_invalid \(rxInvalidDescriptors), tx_invalid \(txInvalidDescriptors), "
-            + "rx_ring_full \(rxRingFull), fill_ring_empty \(rxFillRingEmpty), tx_ring_empty \(txRingEmpty)"
+        "kernel_rx_dropped_total \(rxDropped), kernel_rx_invalid_total \(rxInvalidDescriptors), "
+            + "kernel_tx_invalid_total \(txInvalidDescriptors), kernel_rx_ring_full_total \(rxRingFull), "
+            + "kernel_fill_ring_empty_total \(rxFillRingEmpty), kernel_tx_ring_empty_total \(txRingEmpty)"
     }
 }

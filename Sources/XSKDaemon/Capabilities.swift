@@ -46,9 +46,11 @@ public struct Capabilities: Equatable, Sendable {
         Self.required.filter { !contains($0) && !(lockedMemoryAllowed && $0.bit == Self.ipcLock) }
     }
 
-    static let ipcLock = 14
+    /// The capability that lifts RLIMIT_MEMLOCK for UMEM registration (its bit, from the table).
+    static let ipcLock = required.first { $0.name == "CAP_IPC_LOCK" }!.bit
 
-    /// RLIMIT_MEMLOCK's soft limit in bytes, nil when unlimited.
+    /// RLIMIT_MEMLOCK's soft limit in bytes, nil when unlimited; 0 when it cannot be read (the
+    /// check then asks for CAP_IPC_LOCK, the safe side).
     public static func lockedMemoryLimit() -> UInt64? {
         var limit = rlimit()
         guard getrlimit(__rlimit_resource_t(__RLIMIT_MEMLOCK.rawValue), &limit) == 0 else { return 0 }

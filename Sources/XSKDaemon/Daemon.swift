@@ -34,14 +34,7 @@ final class Daemon: @unchecked Sendable {
         let names = [options.interface] + (options.job == .forward ? options.forwardTo.map { [$0] } ?? [] : [])
         let facts = try MachineFacts.read(interfaces: names)
         let plan = try RunPlan.make(options, facts: facts)
-        raiseMemoryLockLimit()
-        // Capabilities, not the user id: a service user with exactly these works as root does.
-        if let capabilities = Capabilities.effective(),
-            let missing = capabilities.missingError(
-                uid: geteuid(), lockedMemoryLimit: Capabilities.lockedMemoryLimit(), umemBytes: UInt64(options.umemSize) << 20)
-        {
-            throw DaemonError(missing)
-        }
+        try checkPrivileges(umemBytes: UInt64(options.umemSize) << 20)
         // Before anything is attached: a second xskd on this interface stops here.
         let control = try ControlSocket(interface: plan.interface, logger: logger)
         defer { control.close() }
@@ -60,10 +53,13 @@ final class Daemon: @unchecked Sendable {
             let generate = options.generate
             runner.start { _ in GenerateJob(generate) }
         }
-        let started = Date()
+        let startTime = Date()
+        let started = ContinuousClock.now
         let job = options.job.rawValue
         let interface = plan.interface
-        let snapshot = { @Sendable in StatusSnapshot(interface: interface, job: job, startTime: started, runner: runner) }
+        let snapshot = { @Sendable in
+            StatusSnapshot(interface: interface, job: job, startTime: startTime, started: started, runner: runner)
+        }
         control.start(snapshot: snapshot)
         var metrics: MetricsServer?
         if let listen = options.metrics {
@@ -76,7 +72,7 @@ final class Daemon: @unchecked Sendable {
             } catch {
                 logger.error("metrics unavailable", metadata: ["error": "\(error)"])
                 _ = runner.stop()
-                throw DaemonError("cannot serve metrics on port \(listen.port): \(error)")
+                throw DaemonError("cannot serve metrics on \(listen.addresses.joined(separator: " and ")) port \(listen.port): \(error)")
             }
         }
         logger.info(
@@ -103,7 +99,7 @@ final class Daemon: @unchecked Sendable {
         let drain = runner.stop()
         for (index, report) in drain.reports.enumerated() {
             output("stopped \(report)")
-            if let kernel = drain.kernel[index] { output("  kernel: \(kernel)") }
+            if let kernel = drain.kernel[index] { output("  \(kernel)") }
         }
         output("\(drain)")
         if let leak = drain.leak { throw DaemonError("buffers still out at exit: \(leak.census)") }
@@ -223,15 +219,31 @@ final class Daemon: @unchecked Sendable {
         }
     }
 
-    /// UMEM registration pins memory. Root has CAP_IPC_LOCK, which registration honours even
-    /// when raising RLIMIT_MEMLOCK is refused, so a refusal here is only a warning.
-    private func raiseMemoryLockLimit() {
-        let result = cshims_raise_memlock_limit()
-        if result != 0 {
-            logger.warning(
-                "cannot raise RLIMIT_MEMLOCK; relying on CAP_IPC_LOCK for UMEM registration",
-                metadata: ["errno": "\(SystemCallError.name(ofErrno: -result))"])
+    /// Capabilities, not the user id: a service user with exactly these works as root does.
+    /// UMEM registration pins memory: RLIMIT_MEMLOCK is raised if it can be (it often cannot,
+    /// even for root), and CAP_IPC_LOCK, which registration honours whatever the limit, is
+    /// needed only when the limit stays below the UMEM. This is a check before set-up; the
+    /// kernel has the last word (the limit is charged per user, across every instance), and
+    /// its refusal names CAP_IPC_LOCK too.
+    private func checkPrivileges(umemBytes: UInt64) throws(DaemonError) {
+        let raised = cshims_raise_memlock_limit()
+        let limit = Capabilities.lockedMemoryLimit()
+        guard let capabilities = Capabilities.effective() else {
+            logger.warning("cannot read this process's capabilities from /proc/self/status; trying without the check")
+            return
         }
+        let error = capabilities.missingError(uid: geteuid(), lockedMemoryLimit: limit, umemBytes: umemBytes)
+        if raised != 0 {
+            let metadata: Logger.Metadata = [
+                "errno": "\(SystemCallError.name(ofErrno: -raised))", "limit": "\(limit.map { "\($0) bytes" } ?? "unlimited")",
+            ]
+            if error != nil {
+                logger.warning("cannot raise RLIMIT_MEMLOCK", metadata: metadata)
+            } else if limit.map({ $0 < umemBytes }) ?? false {
+                logger.info("RLIMIT_MEMLOCK stays below the UMEM; CAP_IPC_LOCK lets registration pin it", metadata: metadata)
+            }
+        }
+        if let error { throw DaemonError(error) }
     }
 
     static func isUp(_ interface: NetworkInterface) -> Bool {

@@ -24,21 +24,24 @@ final class MetricsServer: @unchecked Sendable {
     private let logger: Logger
     private let serverLog: ServerLog
 
-    /// Starts one HTTP server per address of `listen`, all serving the same registry.
+    /// Starts one HTTP server per address of `listen`, all serving the same registry. Every
+    /// address is parsed before any server starts, so a refusal leaves nothing running.
     init(listen: OptionValues.MetricsAddress, interface: String, logger: Logger) throws {
         self.interface = interface
         self.logger = logger
+        self.listen = listen
         serverLog = ServerLog(logger)
+        var servers: [(String, HTTPServer)] = []
         for address in listen.addresses {
-            let server: HTTPServer
-            let url: String
             if OptionValues.MetricsAddress.isIPv6(address) {
-                server = HTTPServer(address: try .inet6(ip6: address, port: listen.port), timeout: 5, logger: serverLog)
-                url = "http://[\(address)]:\(listen.port)/metrics"
+                let socketAddress = try sockaddr_in6.inet6(ip6: address, port: listen.port)
+                servers.append(("http://[\(address)]:\(listen.port)/metrics", HTTPServer(address: socketAddress, timeout: 5, logger: serverLog)))
             } else {
-                server = HTTPServer(address: try .inet(ip4: address, port: listen.port), timeout: 5, logger: serverLog)
-                url = "http://\(address):\(listen.port)/metrics"
+                let socketAddress = try sockaddr_in.inet(ip4: address, port: listen.port)
+                servers.append(("http://\(address):\(listen.port)/metrics", HTTPServer(address: socketAddress, timeout: 5, logger: serverLog)))
             }
+        }
+        for (url, server) in servers {
             let registry = registry
             let task = Task {
                 await server.appendRoute("GET /metrics") { _ in
@@ -56,9 +59,11 @@ final class MetricsServer: @unchecked Sendable {
         ).set(1.0)
     }
 
-    /// Waits until every server listens. With the default pair of loopbacks, an IPv6 loopback
-    /// that cannot listen (IPv6 disabled) is a warning as long as IPv4's does; an address asked
-    /// for by name that cannot listen is an error.
+    private let listen: OptionValues.MetricsAddress
+
+    /// Waits until every server listens. With the two loopbacks of a bare PORT, one that cannot
+    /// listen (IPv6 off, say) is a warning as long as the other does; an address asked for by
+    /// name that cannot listen is an error naming it.
     func waitUntilListening() throws {
         var listening: [String] = []
         var failed: [String] = []
@@ -74,13 +79,13 @@ final class MetricsServer: @unchecked Sendable {
             }
             if ok { listening.append(listener.address) } else { failed.append(listener.address) }
         }
-        let defaultPair = listeners.count == 2
-        if listening.isEmpty || (!defaultPair && !failed.isEmpty) {
+        if listening.isEmpty || (!listen.isLoopbackPair && !failed.isEmpty) {
+            stop()
             throw DaemonError(
                 "the metrics server could not listen on \(failed.joined(separator: ", ")) (address in use, or not an address of this host?)")
         }
         for address in failed {
-            logger.warning("metrics not served on this loopback (IPv6 off?)", metadata: ["url": "\(address)"])
+            logger.warning("metrics not served on this loopback (its address family off?); served on the other", metadata: ["url": "\(address)"])
         }
         for address in listening { logger.info("metrics served", metadata: ["url": "\(address)"]) }
     }

@@ -17,13 +17,16 @@ public final class ServiceManagerNotifier: @unchecked Sendable {
     // Unchecked: used only from the daemon's control thread.
     private let address: sockaddr_un?
     private let addressLength: socklen_t
+    private let path: String
     private let logger: Logger
     private var warned = false
 
     /// Reads NOTIFY_SOCKET from `environment`; nil or empty means no service manager listens.
     public init(environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger) {
         self.logger = logger
-        guard let path = environment["NOTIFY_SOCKET"], !path.isEmpty, path.hasPrefix("/") || path.hasPrefix("@") else {
+        let path = environment["NOTIFY_SOCKET"] ?? ""
+        self.path = path
+        guard path.hasPrefix("/") || path.hasPrefix("@") else {
             address = nil
             addressLength = 0
             return
@@ -86,6 +89,7 @@ public final class ServiceManagerNotifier: @unchecked Sendable {
     private func warnOnce(_ error: Int32) {
         guard !warned else { return }
         warned = true
-        logger.warning("cannot notify the service manager", metadata: ["errno": "\(SystemCallError.name(ofErrno: error))"])
+        logger.warning(
+            "cannot notify the service manager", metadata: ["NOTIFY_SOCKET": "\(path)", "errno": "\(SystemCallError.name(ofErrno: error))"])
     }
 }

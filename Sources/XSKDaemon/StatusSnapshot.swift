@@ -59,6 +59,9 @@ public struct StatusSnapshot: Codable, Sendable {
     public var timestampSeconds: Double
     /// When the daemon started, in seconds since the Unix epoch.
     public var startTimeSeconds: Double
+    /// Seconds since the daemon started, on the monotonic clock: what a client divides by for a
+    /// rate (a step of the wall clock does not move it).
+    public var uptimeSeconds: Double
     public var queues: [QueueStatus]
     public var umemSizeBytes: Int
     public var umemFreeBytes: Int
@@ -68,13 +71,15 @@ public struct StatusSnapshot: Codable, Sendable {
         case version, interface, job, queues
         case timestampSeconds = "timestamp_seconds"
         case startTimeSeconds = "start_time_seconds"
+        case uptimeSeconds = "uptime_seconds"
         case umemSizeBytes = "umem_size_bytes"
         case umemFreeBytes = "umem_free_bytes"
         case buffersOutstanding = "buffers_outstanding"
     }
 
-    /// A snapshot of `runner` now.
-    init(interface: String, job: String, startTime: Date, runner: JobRunner) {
+    /// A snapshot of `runner` now; `started` is the same moment as `startTime`, on the
+    /// monotonic clock.
+    init(interface: String, job: String, startTime: Date, started: ContinuousClock.Instant, runner: JobRunner) {
         let samples = runner.samples()
         let census = runner.pool.census()
         version = PackageVersion.current
@@ -82,6 +87,7 @@ public struct StatusSnapshot: Codable, Sendable {
         self.job = job
         timestampSeconds = Date().timeIntervalSince1970
         startTimeSeconds = startTime.timeIntervalSince1970
+        uptimeSeconds = (ContinuousClock.now - started).inSeconds
         queues = samples.map(QueueStatus.init)
         umemSizeBytes = census.totalBytes
         umemFreeBytes = census.freeBytes
@@ -90,19 +96,22 @@ public struct StatusSnapshot: Codable, Sendable {
 
     /// The table `xskd stats` prints, at most 100 columns wide: a header, then a block per
     /// queue with one row per field under its name. With `previous` (an earlier snapshot of the
-    /// same daemon), counters show their rate over the time between the two. Counters at 0 are
+    /// same daemon), counters show their rate over the time between the two; a daemon that
+    /// restarted in between (another start time, or less uptime) shows none. Counters at 0 are
     /// left out unless `all`, and counted in a last line.
     public func table(previous: StatusSnapshot? = nil, all: Bool = false) -> String {
-        let uptime = max(timestampSeconds - startTimeSeconds, 0)
         var lines = [
-            "xskd \(version) on \(interface), job \(job), up \(String(format: "%.0f", uptime)) s",
-            "  umem_size_bytes \(umemSizeBytes) (\(umemSizeBytes >> 20) MiB), umem_free_bytes \(umemFreeBytes) "
-                + "(\(umemFreeBytes >> 20) MiB), buffers_outstanding \(buffersOutstanding)",
+            "xskd \(version) on \(interface), job \(job), up \(String(format: "%.0f", uptimeSeconds)) s",
+            Self.row("  umem_size_bytes", "\(umemSizeBytes)", "\(umemSizeBytes >> 20) MiB"),
+            Self.row("  umem_free_bytes", "\(umemFreeBytes)", "\(umemFreeBytes >> 20) MiB"),
+            Self.row("  buffers_outstanding", "\(buffersOutstanding)", ""),
         ]
-        let seconds = previous.map { timestampSeconds - $0.timestampSeconds } ?? 0
+        let sameRun = previous.map { $0.startTimeSeconds == startTimeSeconds && $0.uptimeSeconds <= uptimeSeconds } ?? false
+        if previous != nil, !sameRun { lines.append("(the daemon restarted since the last snapshot: no rates this time)") }
+        let seconds = sameRun ? uptimeSeconds - previous!.uptimeSeconds : 0
         var hidden = 0
         for queue in queues {
-            let before = previous?.queues.first { $0.interface == queue.interface && $0.queue == queue.queue }
+            let before = sameRun ? previous?.queues.first { $0.interface == queue.interface && $0.queue == queue.queue } : nil
             lines.append("")
             lines.append(Self.row("queue \(queue.queue) on \(queue.interface)", "value", before != nil && seconds > 0 ? "per second" : ""))
             for field in QueueSample.fields {
@@ -112,8 +121,9 @@ public struct StatusSnapshot: Codable, Sendable {
                     continue
                 }
                 var rate = ""
-                if field.kind == .counter, let before, seconds > 0 {
-                    rate = Self.humanRate(Double(value &- before[field.name]) / seconds)
+                // A counter below its earlier value was reset (or is not a counter): no rate.
+                if field.kind == .counter, let before, seconds > 0, value >= before[field.name] {
+                    rate = Self.humanRate(Double(value - before[field.name]) / seconds)
                 }
                 lines.append(Self.row("  " + field.name, "\(value)", rate))
             }

@@ -47,6 +47,12 @@ public struct QueueSample: Sendable {
     /// TX descriptors the kernel refused (`XDPStatistics.txInvalidDescriptors`); 0 without the
     /// kernel's statistics.
     public var kernelTxInvalid: UInt64 { kernel?.txInvalidDescriptors ?? 0 }
+    /// Fill ring descriptors the kernel refused (`XDPStatistics.rxInvalidDescriptors`); 0 without
+    /// the kernel's statistics.
+    public var kernelRxInvalid: UInt64 { kernel?.rxInvalidDescriptors ?? 0 }
+    /// Times the kernel found the TX ring empty (`XDPStatistics.txRingEmpty`); 0 without the
+    /// kernel's statistics.
+    public var kernelTxRingEmpty: UInt64 { kernel?.txRingEmpty ?? 0 }
     /// Buffers posted to the fill ring and not yet taken by the kernel; 0 without a census.
     public var inFillRing: UInt64 { UInt64(census?.inFillRing ?? 0) }
     /// Buffers the kernel took to receive into, not yet in the RX ring; 0 without a census.
@@ -139,6 +145,8 @@ extension QueueSample {
         .init("kernel_rx_ring_full_total", .counter, "frames", "Frames dropped on a full RX ring", \.kernelRxRingFull),
         .init("kernel_fill_ring_empty_total", .counter, "events", "Times the kernel found the fill ring empty", \.kernelFillRingEmpty),
         .init("kernel_tx_invalid_total", .counter, "frames", "TX descriptors the kernel refused", \.kernelTxInvalid),
+        .init("kernel_rx_invalid_total", .counter, "buffers", "Fill ring descriptors the kernel refused", \.kernelRxInvalid),
+        .init("kernel_tx_ring_empty_total", .counter, "events", "Times the kernel found the TX ring empty", \.kernelTxRingEmpty),
         .init("buffers_in_fill_ring", .gauge, "buffers", "Buffers posted, not yet taken", \.inFillRing),
         .init("buffers_with_kernel_for_receive", .gauge, "buffers", "Buffers the kernel took to receive into", \.withKernelForReceive),
         .init("buffers_in_application", .gauge, "buffers", "Frames the job holds", \.inApplication),

@@ -132,16 +132,16 @@ struct ServiceConventionTests {
         #expect(names.contains("tx_packets_total") && names.contains("tx_bytes_total") && names.contains("tx_completions_total"))
     }
 
-    static func snapshotJSON(at time: Double, rx: UInt64) -> String {
+    static func snapshotJSON(at time: Double, rx: UInt64, started: Double = 1000, umem: Int = 64 << 20) -> String {
         var queue: [String: Any] = ["interface": "eth1", "queue": 0]
         for field in QueueSample.fields { queue[field.name] = 0 }
         queue["rx_packets_total"] = rx
         queue["buffers_in_fill_ring"] = 4096
         let object: [String: Any] = [
             "version": PackageVersion.current, "interface": "eth1", "job": "drop",
-            "timestamp_seconds": time, "start_time_seconds": 1000.0,
+            "timestamp_seconds": time, "start_time_seconds": started, "uptime_seconds": time - started,
             "queues": [queue, queue.merging(["queue": 1]) { $1 }],
-            "umem_size_bytes": 64 << 20, "umem_free_bytes": 60 << 20, "buffers_outstanding": 4096,
+            "umem_size_bytes": umem, "umem_free_bytes": umem - (4 << 20), "buffers_outstanding": 4096,
         ]
         return String(decoding: try! JSONSerialization.data(withJSONObject: object), as: UTF8.self)
     }
@@ -166,6 +166,15 @@ struct ServiceConventionTests {
             #expect(table.split(separator: "\n").allSatisfy { $0.count <= 100 }, "\(table)")
         }
         #expect(watched.components(separatedBy: "queue 1 on eth1").count == 2, "a block per queue")
+
+        // The largest UMEM the options take still fits.
+        let huge = try JSONDecoder().decode(StatusSnapshot.self, from: Data(Self.snapshotJSON(at: 1010, rx: 1, umem: 65536 << 20).utf8))
+        #expect(huge.table().split(separator: "\n").allSatisfy { $0.count <= 100 }, "\(huge.table())")
+        // A restart between two snapshots (counters back near 0): no rates, and it says so.
+        let restarted = try JSONDecoder().decode(StatusSnapshot.self, from: Data(Self.snapshotJSON(at: 1013, rx: 10, started: 1012.5).utf8))
+        let afterRestart = restarted.table(previous: second)
+        #expect(afterRestart.contains("restarted"))
+        #expect(!afterRestart.contains(" G") && !afterRestart.contains(" M\n") && !afterRestart.contains(" k\n"), "\(afterRestart)")
     }
 
     @Test("metrics addresses: a bare port is both loopbacks, IPv4 as is, IPv6 in brackets; anything else refused")

@@ -398,6 +398,21 @@ extension DaemonTests {
         #expect(abs(snapshot.timestamp - Date().timeIntervalSince1970) < 60)
         #expect(snapshot.version == PackageVersion.current)
         #expect(!json.contains("per_second") && !json.contains("PerSecond"))
+        // --watch: the rates are the client's own, from its second snapshot on.
+        let watch = Process()
+        watch.executableURL = URL(fileURLWithPath: Self.binary)
+        watch.arguments = ["stats", "-i", lab.deviceInterface, "--watch"]
+        let watched = Pipe()
+        watch.standardOutput = watched
+        try watch.run()
+        usleep(2_300_000)
+        watch.terminate()
+        watch.waitUntilExit()
+        let screens = String(decoding: watched.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .components(separatedBy: "\u{1B}[H\u{1B}[2J").filter { !$0.isEmpty }
+        #expect(screens.count >= 2, "\(screens.count) screens")
+        #expect(screens.first.map { !$0.contains("per second") } ?? false, "no rate from the first snapshot")
+        #expect(screens.last?.contains("per second") == true, "\(screens.last ?? "")")
 
         // Bad requests get an error line; the daemon carries on.
         let path = "/run/xskd/\(lab.deviceInterface).sock"

@@ -133,9 +133,11 @@ struct ServiceTests {
 
         for missing in ["net_admin", "net_raw", "ipc_lock", "perfmon", "bpf"] {
             let fewer = Self.capabilities.split(separator: ",").filter { $0 != "+\(missing)" }.joined(separator: ",")
+            // CAP_IPC_LOCK is needed only when RLIMIT_MEMLOCK does not cover the UMEM: none here.
+            let limit = missing == "ipc_lock" ? ["/usr/bin/prlimit", "--memlock=0:0"] : []
             let refused = try RunningDaemon(
                 lab: lab, arguments: ["run", "-i", lab.deviceInterface], environment: ["RUNTIME_DIRECTORY": runtime],
-                wrapper: Self.asServiceUser(fewer))
+                wrapper: limit + Self.asServiceUser(fewer))
             #expect(refused.wait() == 1)
             let errors = refused.errors.withLock { $0 }
             #expect(errors.contains("xskd lacks CAP_\(missing.uppercased()) (to "), "\(errors)")
@@ -215,7 +217,7 @@ struct ServiceTests {
         #expect(first.samples["xskd_build_info{version=\"\(PackageVersion.current)\"}"] == 1)
         #expect(first.samples["xskd_umem_size_bytes{\(pool)}"] == Double(64 << 20))
         #expect(first.samples["xskd_umem_free_bytes{\(pool)}"] ?? 0 > 0)
-        #expect(first.samples["xskd_buffers_outstanding{\(pool)}"] ?? 0 > 0)
+        #expect(first.samples["xskd_buffers_outstanding{\(pool)}"] != nil)
         #expect(first.samples["xskd_start_time_seconds{\(pool)}"] ?? 0 > Date().timeIntervalSince1970 - 120)
         #expect(!first.body.contains("per_second"), "no rate gauges")
 
@@ -225,6 +227,8 @@ struct ServiceTests {
         })
         let after = try Self.scrape(lab, url: "http://[::1]:\(port)/metrics")
         #expect(after.samples["xskd_xdp_redirected_total{\(queue)}"] == 4000)
+        // The fill ring's buffers are out of the pool (the first scrape may precede the fill).
+        #expect(after.samples["xskd_buffers_outstanding{\(pool)}"] ?? 0 > 0)
         #expect(after.samples["xskd_rx_bytes_total{\(queue)}"].map { Int($0) } == 4000 * 64, "\(String(describing: after.samples["xskd_rx_bytes_total{\(queue)}"]))")
 
         // promtool's own linter (Debian's prometheus package), where installed.
