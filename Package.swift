@@ -133,7 +133,7 @@ let package = Package(
         .testTarget(
             name: "XSKDaemonTests",
             dependencies: [
-                "XSKDaemon", "XSK", "XSKJobs", "DaemonInput",
+                "XSKDaemon", "XSK", "XSKJobs", "DaemonInput", "TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

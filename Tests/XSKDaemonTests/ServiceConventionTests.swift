@@ -5,6 +5,7 @@ import Testing
 import DaemonInput
 import XSK
 import XSKJobs
+import TestSupport
 
 /// What a service manager, a journal, a metrics scraper and a stats client expect of the
 /// daemon, checked without root or a kernel: the readiness protocol against a socket this test
@@ -12,64 +13,22 @@ import XSKJobs
 /// table and its client-side rates, and the metrics listen addresses.
 @Suite("service conventions")
 struct ServiceConventionTests {
-    /// A datagram socket where the test plays the service manager's notify socket.
-    final class NotifySocket {
-        let descriptor: Int32
-        let path: String
-
-        init(abstract: Bool) throws {
-            let name = "xskd-notify-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-            path = abstract ? "@\(name)" : FileManager.default.temporaryDirectory.appendingPathComponent(name).path
-            descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            let bytes = Array(path.utf8)
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                for (index, byte) in bytes.enumerated() { raw[index] = byte }
-                if abstract { raw[0] = 0 }
-            }
-            let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count)
-            let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) } }
-            try #require(bound == 0, "bind \(path): errno \(errno)")
-            var timeout = timeval(tv_sec: 2, tv_usec: 0)
-            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        }
-
-        /// The next datagram's assignments, nil after 2 s without one.
-        func receive() -> [String: String]? {
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
-            guard count > 0 else { return nil }
-            var fields: [String: String] = [:]
-            for line in String(decoding: buffer.prefix(count), as: UTF8.self).split(separator: "\n") {
-                let parts = line.split(separator: "=", maxSplits: 1)
-                if parts.count == 2 { fields[String(parts[0])] = String(parts[1]) }
-            }
-            return fields
-        }
-
-        deinit {
-            close(descriptor)
-            if !path.hasPrefix("@") { unlink(path) }
-        }
-    }
-
     @Test("sd_notify: READY=1 with a status and the main PID, RELOADING=1 with a monotonic time, STOPPING=1; path and abstract sockets", arguments: [false, true])
     func readinessProtocol(abstract: Bool) throws {
-        let manager = try NotifySocket(abstract: abstract)
+        let manager = try NotifySocket(abstract: abstract, timeoutSeconds: 2)
         let notifier = ServiceManagerNotifier(environment: ["NOTIFY_SOCKET": manager.path], logger: Logger(label: "test"))
         #expect(notifier.isActive)
         notifier.ready(status: "drop on eth1, 1 queue(s)")
-        let ready = try #require(manager.receive())
+        let ready = try #require(manager.receiveFields())
         #expect(ready["READY"] == "1")
         #expect(ready["STATUS"] == "drop on eth1, 1 queue(s)")
         #expect(ready["MAINPID"] == "\(getpid())")
         notifier.reloading()
-        let reloading = try #require(manager.receive())
+        let reloading = try #require(manager.receiveFields())
         #expect(reloading["RELOADING"] == "1")
         #expect(UInt64(reloading["MONOTONIC_USEC"] ?? "") ?? 0 > 0)
         notifier.stopping(status: "draining the queues")
-        #expect(manager.receive()?["STOPPING"] == "1")
+        #expect(manager.receiveFields()?["STOPPING"] == "1")
     }
 
     @Test("sd_notify outside a service manager: no NOTIFY_SOCKET (or a relative one) sends nothing")

@@ -90,16 +90,26 @@ struct ControlSocketTests {
         #expect(daemon.output.withLock { $0 }.contains("drain report: every buffer came home"))
     }
 
-    @Test("--metrics PORT listens on 127.0.0.1 only")
+    @Test("--metrics PORT listens on the loopbacks only: 127.0.0.1 and ::1, or 127.0.0.1 alone with a warning when IPv6 is off")
     func metricsOnLoopback() throws {
         let lab = try VethLab()
         defer { lab.destroy() }
         let port = Int.random(in: 20000...40000)
+        // The lab's namespaces have IPv6 off.
+        let withoutIPv6 = try DaemonTests.RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface, "--stats-interval", "0", "--metrics", "\(port)"])
+        #expect(withoutIPv6.waitFor("metrics served"))
+        #expect(withoutIPv6.waitFor("metrics not served on this loopback"))
+        let listeningV4 = try lab.exec(in: .device, "ss", "-Hltn", "sport = :\(port)")
+        #expect(listeningV4.contains("127.0.0.1:\(port)") && !listeningV4.contains("[::1]"), "\(listeningV4)")
+        #expect(withoutIPv6.terminate() == 0)
+
+        _ = try lab.exec(in: .device, "sysctl", "-qw", "net.ipv6.conf.lo.disable_ipv6=0")
         let daemon = try DaemonTests.RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface, "--stats-interval", "0", "--metrics", "\(port)"])
-        #expect(daemon.waitFor("metrics served"))
+        #expect(daemon.waitFor("http://[::1]:\(port)/metrics"))
         let listening = try lab.exec(in: .device, "ss", "-Hltn", "sport = :\(port)")
         #expect(listening.contains("127.0.0.1:\(port)"), "\(listening)")
-        #expect(!listening.contains("0.0.0.0:\(port)") && !listening.contains("*:\(port)"), "\(listening)")
+        #expect(listening.contains("[::1]:\(port)"), "\(listening)")
+        #expect(!listening.contains("0.0.0.0:\(port)") && !listening.contains("*:\(port)") && !listening.contains("[::]:\(port)"), "\(listening)")
         #expect(daemon.terminate() == 0)
     }
 }

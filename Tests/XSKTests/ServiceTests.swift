@@ -14,38 +14,6 @@ import TestSupport
 struct ServiceTests {
     typealias RunningDaemon = DaemonTests.RunningDaemon
 
-    /// The service manager's notify socket, played by this test (a path in /tmp).
-    final class NotifySocket {
-        let descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("xskd-notify-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
-
-        init() throws {
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
-            }
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
-            try #require(bound == 0)
-            var timeout = timeval(tv_sec: 10, tv_usec: 0)
-            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        }
-
-        /// The next message, nil after 10 s without one.
-        func receive() -> String? {
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
-            return count > 0 ? String(decoding: buffer.prefix(count), as: UTF8.self) : nil
-        }
-
-        deinit {
-            close(descriptor)
-            unlink(path)
-        }
-    }
-
     @Test("Type=notify: READY=1 once the program is attached and the socket bound, RELOADING=1 and READY=1 on SIGHUP, STOPPING=1 on SIGTERM")
     func readiness() throws {
         let lab = try VethLab()
