@@ -73,7 +73,7 @@ let package = Package(
         .executableTarget(
             name: "xskd-gen",
             dependencies: [
-                "XSK", "CShims", "SystemCalls",
+                "XSK", "XSKJobs", "CShims", "SystemCalls",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

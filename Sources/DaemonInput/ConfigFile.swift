@@ -25,6 +25,7 @@ public struct ConfigFile: Sendable {
     public var cpus: String?
     public var filter: Filter?
     public var force: Bool?
+    public var followSequences: Bool?
     public var duration: Double?
     public var statsInterval: Double?
     public var logLevel: String?
@@ -47,7 +48,7 @@ public struct ConfigFile: Sendable {
 
     public static let keys = [
         "interface", "queues", "job", "xdp-mode", "bind-mode", "fill-strategy", "wait", "umem-size", "hugepages",
-        "batch", "ring-size", "fill-size", "cpus", "filter", "force", "duration", "stats-interval", "log-level",
+        "batch", "ring-size", "fill-size", "cpus", "filter", "force", "follow-sequences", "duration", "stats-interval", "log-level",
         "size", "rate", "count", "destination-mac", "to", "metrics", "busy-poll", "fragment-mtu",
     ]
 
@@ -104,6 +105,7 @@ public struct ConfigFile: Sendable {
         file.fillSize = try reader.integer("fill-size", as: UInt32.self)
         file.cpus = try reader.string("cpus")
         file.force = try reader.boolean("force")
+        file.followSequences = try reader.boolean("follow-sequences")
         file.duration = try reader.number("duration")
         file.statsInterval = try reader.number("stats-interval")
         file.logLevel = try reader.string("log-level")

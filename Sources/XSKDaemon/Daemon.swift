@@ -46,7 +46,9 @@ final class Daemon: @unchecked Sendable {
             throw DaemonError("\(error)")
         }
         switch options.job {
-        case .drop: runner.start { _ in DropJob() }
+        case .drop:
+            let follow = options.followSequences
+            runner.start { _ in DropJob(followSequences: follow) }
         case .reflect: runner.start { _ in ReflectJob() }
         case .forward: runner.start { _ in ForwardJob() }
         case .generate:
@@ -97,9 +99,19 @@ final class Daemon: @unchecked Sendable {
         // buffers back), detach the programs, then prove the pool quiescent.
         control.close()
         let drain = runner.stop()
+        let samples = runner.samples()
         for (index, report) in drain.reports.enumerated() {
             output("stopped \(report)")
             if let kernel = drain.kernel[index] { output("  \(kernel)") }
+            // The stamped frames' sequences, per flow, where the job followed any.
+            let sequences = samples.first { $0.interface == report.interface && $0.queue == report.queue }?.measurements.sequences
+            if let sequences, sequences.flowCount > 0 {
+                for flow in 0..<sequences.flowCount {
+                    let (id, counts) = sequences.flow(at: flow)
+                    output("  flow \(String(id, radix: 16)): \(counts)")
+                }
+                if sequences.untracked > 0 { output("  stamped frames of flows beyond \(FlowSequences.capacity): \(sequences.untracked)") }
+            }
         }
         output("\(drain)")
         if let leak = drain.leak { throw DaemonError("buffers still out at exit: \(leak.census)") }

@@ -16,21 +16,24 @@ struct GenerateOptions: Sendable {
     var destination: [UInt8] = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]
 
     /// Raw Ethernet with the IEEE local experimental ethertype, a locally administered source
-    /// address, the 64-bit little-endian sequence number right after the header.
+    /// address, and room for the stamp (`ProbeStamp`: sequence, magic, flow, send time) after
+    /// the header; the rest a byte pattern.
     func template() -> [UInt8] {
         var frame = [UInt8](repeating: 0, count: size)
         frame.replaceSubrange(0..<6, with: destination)
         frame.replaceSubrange(6..<12, with: [0x02, 0x78, 0x73, 0x6B, 0x64, 0x02])
         frame[12] = 0x88
         frame[13] = 0xB5
-        for index in 22..<size { frame[index] = UInt8(truncatingIfNeeded: index) }
+        for index in ProbeStamp.minimumLength..<size { frame[index] = UInt8(truncatingIfNeeded: index) }
         return frame
     }
 }
 
-/// Sends sequence-numbered frames.
+/// Sends stamped frames: one flow per queue and run, numbered from 0.
 struct GenerateJob: PacketJob {
     let template: UnsafeMutableRawBufferPointer
+    /// This queue's flow in this run: a new run is a new flow to the receivers.
+    let flow = UInt32.random(in: 0...UInt32.max)
     let limit: UInt64
     let interval: Duration?
     let clock = ContinuousClock()
@@ -74,11 +77,13 @@ struct GenerateJob: PacketJob {
             due += interval * allowed
         }
         var built = 0
+        // One clock read per batch: the frames of a batch leave together.
+        let sent = ProbeStamp.now()
         while built < allowed, var frame = context.makeFrame(length: template.count) {
-            let number = sequence &+ UInt64(built)
+            let stamp = ProbeStamp(flow: flow, sequence: sequence &+ UInt64(built), sentNanoseconds: sent)
             frame.withUnsafeMutableBytes { bytes in
                 bytes.copyMemory(from: UnsafeRawBufferPointer(template))
-                bytes.storeBytes(of: number.littleEndian, toByteOffset: 14, as: UInt64.self)
+                stamp.write(into: bytes)
             }
             context.transmit(frame)
             built += 1

@@ -80,8 +80,11 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "generate: destination MAC address. (default: ff:ff:ff:ff:ff:ff)")
     public var destinationMAC: String?
 
-    @Option(help: "Serve Prometheus metrics at http://ADDRESS:PORT/metrics; a bare PORT means 127.0.0.1. (default: off)")
+    @Option(help: "Serve Prometheus metrics at http://ADDRESS:PORT/metrics; a bare PORT listens on 127.0.0.1 and ::1, [IPv6]:PORT on that address. (default: off)")
     public var metrics: String?
+
+    @Flag(help: "drop: follow the sequences of generate's stamped frames per flow (loss, reordering, duplicates); reads every frame's bytes, which costs receive rate where the poll thread is the bottleneck.")
+    public var followSequences = false
 
     @Flag(help: "Replace an XDP program that is not xskd's.")
     public var force = false

@@ -30,6 +30,7 @@ struct Settings: Sendable {
     var forwardTo: String?
     var metrics: OptionValues.MetricsAddress?
     var force: Bool
+    var followSequences: Bool
     var duration: Double?
     var statsInterval: Double
     var logLevel: Logger.Level
@@ -71,6 +72,7 @@ struct Settings: Sendable {
                 return parsed
             },
             force: command.force || (file?.force ?? false),
+            followSequences: command.followSequences || (file?.followSequences ?? false),
             duration: command.duration ?? file?.duration,
             statsInterval: command.statsInterval ?? file?.statsInterval ?? 1,
             logLevel: try command.logLevel ?? file?.logLevel.map { try parse($0, "log-level", accepted: Logger.Level.allCases.map(\.rawValue)) { Logger.Level(rawValue: $0) } } ?? .info)

@@ -17,6 +17,27 @@ public struct StatusSnapshot: Codable, Sendable {
         public var queue: UInt32
         /// Every field of `QueueSample.fields`, by its name.
         public var values: [String: UInt64]
+        /// The stamped frames' sequences per flow (the queue's totals are among `values`).
+        public var flows: [Flow]
+
+        /// One flow's sequence counts, under the names of the queue's totals.
+        public struct Flow: Codable, Sendable, Equatable {
+            public var flow: UInt32
+            public var received: UInt64
+            public var missing: UInt64
+            public var reordered: UInt64
+            public var duplicated: UInt64
+            public var restarts: UInt64
+
+            enum CodingKeys: String, CodingKey {
+                case flow
+                case received = "sequence_received_total"
+                case missing = "sequence_missing"
+                case reordered = "sequence_reordered_total"
+                case duplicated = "sequence_duplicated_total"
+                case restarts = "sequence_restarts_total"
+            }
+        }
 
         public subscript(name: String) -> UInt64 { values[name] ?? 0 }
 
@@ -33,6 +54,7 @@ public struct StatusSnapshot: Codable, Sendable {
             try container.encode(interface, forKey: Key("interface"))
             try container.encode(queue, forKey: Key("queue"))
             for field in QueueSample.fields { try container.encode(self[field.name], forKey: Key(field.name)) }
+            try container.encode(flows, forKey: Key("flows"))
         }
 
         public init(from decoder: any Decoder) throws {
@@ -43,12 +65,20 @@ public struct StatusSnapshot: Codable, Sendable {
             for field in QueueSample.fields {
                 values[field.name] = try container.decodeIfPresent(UInt64.self, forKey: Key(field.name))
             }
+            flows = try container.decodeIfPresent([Flow].self, forKey: Key("flows")) ?? []
         }
 
         init(_ sample: QueueSample) {
             interface = sample.interface
             queue = sample.queue
             values = Dictionary(uniqueKeysWithValues: QueueSample.fields.map { ($0.name, sample[$0]) })
+            let sequences = sample.measurements.sequences
+            flows = (0..<sequences.flowCount).map { index in
+                let (flow, counts) = sequences.flow(at: index)
+                return Flow(
+                    flow: flow, received: counts.received, missing: counts.lost, reordered: counts.reordered, duplicated: counts.duplicated,
+                    restarts: counts.restarts)
+            }
         }
     }
 

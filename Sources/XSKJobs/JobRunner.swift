@@ -211,7 +211,8 @@ public final class JobRunner: @unchecked Sendable {
                 samples.append(QueueSample(
                     interface: socket.interface.name, queue: thread.queue, statistics: published.statistics,
                     program: (try? programs[port].counters(queue: thread.queue)) ?? QueueCounters(),
-                    kernel: published.kernel ?? (try? socket.statistics()), census: published.census))
+                    kernel: published.kernel ?? (try? socket.statistics()), census: published.census,
+                    measurements: port == 0 ? snapshot.measurements : JobMeasurements()))
             }
         }
         return samples

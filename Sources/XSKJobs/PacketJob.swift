@@ -21,6 +21,10 @@ public protocol PacketJob: SendableMetatype {
     /// The run is stopping: give back every frame kept with `context.keep`. The default has
     /// nothing to give back.
     mutating func stop(context: inout JobContext)
+
+    /// What the job measured (sequences of stamped frames, ...), published with the queue's
+    /// counters about every 100 ms, never per frame. The default measures nothing.
+    var measurements: JobMeasurements { get }
 }
 
 extension PacketJob {
@@ -33,6 +37,9 @@ extension PacketJob {
 
     @inlinable
     public mutating func stop(context: inout JobContext) {}
+
+    @inlinable
+    public var measurements: JobMeasurements { JobMeasurements() }
 }
 
 /// What a job is told when it is made, on its poll thread.

@@ -30,6 +30,7 @@ enum PollLoop<Job: PacketJob> {
         loop(thread, &job, &context, ports, frames)
         job.stop(context: &context)
         context.flushAll()
+        thread.publish(ports, 0, job.measurements)
         thread.finish(ports, thread.sockets.count)
     }
 
@@ -71,7 +72,7 @@ enum PollLoop<Job: PacketJob> {
                 publications &+= 1
                 // The MTU about once a second (an ioctl): off the per-batch path.
                 if publications % 10 == 0 { thread.followMTU(ports) }
-                thread.publish(ports, portCount)
+                thread.publish(ports, portCount, job.measurements)
                 if context.isFinished, !finishedPublished {
                     finishedPublished = true
                     thread.markFinished()

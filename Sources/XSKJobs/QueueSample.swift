@@ -20,15 +20,22 @@ public struct QueueSample: Sendable {
     public var kernel: XDPStatistics?
     /// Where the queue's buffers were; nil before its poll thread first published.
     public var census: QueueCensus?
+    /// What the queue's job measured; a thread's second port carries none (its job's
+    /// measurements are on port 0's sample).
+    public var measurements: JobMeasurements
 
     /// A sample from its parts.
-    public init(interface: String, queue: UInt32, statistics: XSKQueue.Statistics, program: QueueCounters, kernel: XDPStatistics?, census: QueueCensus?) {
+    public init(
+        interface: String, queue: UInt32, statistics: XSKQueue.Statistics, program: QueueCounters, kernel: XDPStatistics?, census: QueueCensus?,
+        measurements: JobMeasurements = JobMeasurements()
+    ) {
         self.interface = interface
         self.queue = queue
         self.statistics = statistics
         self.program = program
         self.kernel = kernel
         self.census = census
+        self.measurements = measurements
     }
 
     /// The value of one field.
@@ -76,6 +83,19 @@ public struct QueueSample: Sendable {
     /// Pages the descriptor slots gave up because the job still held the other half; 0 without a
     /// census or without descriptor slots.
     public var slotPagesBusy: UInt64 { UInt64(census?.slotStatistics?.pagesBusy ?? 0) }
+    /// Stamped frames the job received (see `ProbeStamp`), every flow.
+    public var sequenceReceived: UInt64 { measurements.sequences.total.received }
+    /// Sequence numbers of stamped frames skipped and not seen since (a late frame takes its
+    /// number back out, so this is a level, not a counter).
+    public var sequenceMissing: UInt64 { measurements.sequences.total.lost }
+    /// Stamped frames that arrived after a later one of their flow.
+    public var sequenceReordered: UInt64 { measurements.sequences.total.reordered }
+    /// Stamped frames whose sequence number had been seen already.
+    public var sequenceDuplicated: UInt64 { measurements.sequences.total.duplicated }
+    /// Times a flow's sequence jumped back beyond the tracking window (its sender restarted).
+    public var sequenceRestarts: UInt64 { measurements.sequences.total.restarts }
+    /// Flows whose sequences are tracked.
+    public var sequenceFlows: UInt64 { UInt64(measurements.sequences.flowCount) }
     /// Pages the descriptor slots took from the pool; 0 without a census or without descriptor
     /// slots.
     public var slotPagesAllocated: UInt64 { UInt64(census?.slotStatistics?.pagesAllocated ?? 0) }
@@ -158,5 +178,11 @@ extension QueueSample {
         .init("slot_pages_reused_total", .counter, "pages", "Descriptor slots' halves flipped on the same page", \.slotPagesReused),
         .init("slot_pages_busy_total", .counter, "pages", "Descriptor slots' pages given up while held", \.slotPagesBusy),
         .init("slot_pages_allocated_total", .counter, "pages", "Pages the descriptor slots took from the pool", \.slotPagesAllocated),
+        .init("sequence_received_total", .counter, "frames", "Stamped frames received (generate's sequence-numbered frames)", \.sequenceReceived),
+        .init("sequence_missing", .gauge, "frames", "Stamped frames missing from their flow's sequence (late ones taken back out)", \.sequenceMissing),
+        .init("sequence_reordered_total", .counter, "frames", "Stamped frames that arrived after a later one", \.sequenceReordered),
+        .init("sequence_duplicated_total", .counter, "frames", "Stamped frames whose sequence number had been seen", \.sequenceDuplicated),
+        .init("sequence_restarts_total", .counter, "events", "Times a flow's sender started its sequence again", \.sequenceRestarts),
+        .init("sequence_flows", .gauge, "flows", "Flows of stamped frames tracked", \.sequenceFlows),
     ]
 }

@@ -43,6 +43,8 @@ public struct QueueThreadSnapshot: Sendable {
     public var failure: String?
     /// The job said it has nothing more to do.
     public var finished = false
+    /// What the job measured, as of the last publication.
+    public var measurements = JobMeasurements()
 }
 
 /// One queue's poll thread, as the runner and the control thread see it: the sockets it runs on,
@@ -154,14 +156,16 @@ public final class QueueThread: @unchecked Sendable {
         }
     }
 
+    /// Publishes every port's counters and census, and the job's measurements when given,
+    /// under one lock.
     @usableFromInline
-    func publish(_ ports: UnsafeMutablePointer<JobPort>, _ count: Int) {
-        // Read on this thread first, then one lock for every port.
+    func publish(_ ports: UnsafeMutablePointer<JobPort>, _ count: Int, _ measurements: JobMeasurements? = nil) {
         published.withLock { snapshot in
             for port in 0..<count {
                 snapshot.ports[port].statistics = ports[port].queue.statistics
                 snapshot.ports[port].census = ports[port].queue.census
             }
+            if let measurements { snapshot.measurements = measurements }
         }
     }
 

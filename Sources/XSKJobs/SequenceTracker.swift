@@ -1,5 +1,5 @@
 // Loss, reordering and duplicates from the sequence numbers of one flow, in fixed memory: the
-// highest sequence seen and a window of the 1024 before it, one bit each. A frame ahead of the
+// highest sequence seen and a window of the 1024 up to it, one bit each. A frame ahead of the
 // next expected counts the gap as lost; a frame behind it, inside the window, is either a
 // duplicate (its bit is set) or a late one (reordered, and no longer lost). Sequence numbers
 // are compared by their wrapping distance, so a counter that wraps is followed across the
@@ -7,7 +7,7 @@
 // restart): counted, and followed from there.
 
 /// What one flow's sequence numbers say.
-public struct SequenceCounts: Sendable, Equatable {
+public struct SequenceCounts: Sendable, Equatable, CustomStringConvertible {
     /// Frames received, duplicates included.
     public var received: UInt64 = 0
     /// Sequence numbers skipped and not seen since (late frames are taken back out).
@@ -20,6 +20,12 @@ public struct SequenceCounts: Sendable, Equatable {
     public var restarts: UInt64 = 0
 
     public init() {}
+
+    /// Under the names the stats and the metrics give these counts.
+    public var description: String {
+        "sequence_received_total \(received), sequence_missing \(lost), sequence_reordered_total \(reordered), "
+            + "sequence_duplicated_total \(duplicated), sequence_restarts_total \(restarts)"
+    }
 
     /// Adds another flow's counts (for a queue's total).
     public mutating func add(_ other: SequenceCounts) {
@@ -40,7 +46,8 @@ public struct SequenceTracker: Sendable {
     public private(set) var counts = SequenceCounts()
     /// The sequence number expected next (the highest seen plus one); nil before the first.
     public private(set) var expected: UInt64?
-    /// Bit i of word w: sequence `expected - 1 - (w * 64 + i)` was seen.
+    /// Bit `sequence % window`: that sequence, one of the last `window`, was seen. A ring:
+    /// moving on by one frame clears one bit and sets one, whatever the window's size.
     private var seen = InlineArray<16, UInt64>(repeating: 0)
 
     public init() {}
@@ -54,17 +61,26 @@ public struct SequenceTracker: Sendable {
         }
         let distance = Int64(bitPattern: sequence &- next)
         if distance >= 0 {
-            // Ahead (or exactly next): the skipped ones are lost until they show up.
+            // Ahead (or exactly next): the skipped ones are lost until they show up, and their
+            // places in the ring (last used a window ago) are cleared.
             counts.lost &+= UInt64(distance)
-            shift(by: UInt64(distance) + 1)
-            setBit(0)
+            if distance >= Int64(Self.window) {
+                for word in 0..<16 { seen[word] = 0 }
+            } else {
+                var skipped = next
+                while skipped != sequence {
+                    clear(skipped)
+                    skipped &+= 1
+                }
+            }
+            set(sequence)
             expected = sequence &+ 1
         } else if distance >= -Int64(Self.window) {
-            let behind = Int(-distance - 1)  // 0: the highest seen
-            if isSet(behind) {
+            // Behind, one of the last `window` (the highest seen included): its bit says.
+            if isSet(sequence) {
                 counts.duplicated &+= 1
             } else {
-                setBit(behind)
+                set(sequence)
                 counts.reordered &+= 1
                 if counts.lost > 0 { counts.lost &-= 1 }
             }
@@ -76,27 +92,27 @@ public struct SequenceTracker: Sendable {
 
     private mutating func start(at sequence: UInt64) {
         for word in 0..<16 { seen[word] = 0 }
-        setBit(0)
+        set(sequence)
         expected = sequence &+ 1
     }
 
-    /// Moves the window `count` places on: bits for older sequences fall off the end.
-    private mutating func shift(by count: UInt64) {
-        guard count < UInt64(Self.window) else {
-            for word in 0..<16 { seen[word] = 0 }
-            return
-        }
-        let words = Int(count / 64)
-        let bits = Int(count % 64)
-        for word in stride(from: 15, through: 0, by: -1) {
-            let source = word - words
-            var value: UInt64 = source >= 0 ? seen[source] << UInt64(bits) : 0
-            if bits > 0, source - 1 >= 0 { value |= seen[source - 1] >> UInt64(64 - bits) }
-            seen[word] = value
-        }
+    private static func position(_ sequence: UInt64) -> (word: Int, bit: UInt64) {
+        let index = Int(truncatingIfNeeded: sequence % UInt64(window))
+        return (index >> 6, UInt64(index & 63))
     }
 
-    private mutating func setBit(_ behind: Int) { seen[behind / 64] |= 1 << UInt64(behind % 64) }
+    private mutating func set(_ sequence: UInt64) {
+        let (word, bit) = Self.position(sequence)
+        seen[word] |= 1 << bit
+    }
 
-    private func isSet(_ behind: Int) -> Bool { seen[behind / 64] & (1 << UInt64(behind % 64)) != 0 }
+    private mutating func clear(_ sequence: UInt64) {
+        let (word, bit) = Self.position(sequence)
+        seen[word] &= ~(1 << bit)
+    }
+
+    private func isSet(_ sequence: UInt64) -> Bool {
+        let (word, bit) = Self.position(sequence)
+        return seen[word] & (1 << bit) != 0
+    }
 }

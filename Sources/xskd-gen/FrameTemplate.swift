@@ -1,12 +1,15 @@
 // The template frame the generator copies: raw Ethernet with the IEEE local experimental
 // ethertype, or IPv4/UDP with a valid header checksum. Either way the 64-bit little-endian
 // sequence number goes where a receiver looks for it: right after the Ethernet header for raw
-// frames, at the start of the UDP payload otherwise.
+// frames, at the start of the UDP payload otherwise. Raw frames carry xskd's stamp
+// (`ProbeStamp`): a flow of this run, and the sequence the kernel program writes; the send
+// time stays 0 (a clock read per frame in the kernel would slow the generator that the
+// benchmarks measure everything with).
 
 import ArgumentParser
+import XSKJobs
 
 enum FrameTemplate {
-    static let rawEthertype: UInt16 = 0x88B5
 
     static func make(
         size: Int, destinationMAC: String, udpPort: UInt16?, source: String, destination: String
@@ -15,10 +18,10 @@ enum FrameTemplate {
         frame.replaceSubrange(0..<6, with: try mac(destinationMAC))
         frame.replaceSubrange(6..<12, with: [0x02, 0x78, 0x73, 0x6B, 0x64, 0x01])  // locally administered
         guard let udpPort else {
-            frame[12] = UInt8(rawEthertype >> 8)
-            frame[13] = UInt8(rawEthertype & 0xFF)
-            for index in 22..<size { frame[index] = UInt8(truncatingIfNeeded: index) }
-            return (frame, 14)
+            for index in ProbeStamp.minimumLength..<size { frame[index] = UInt8(truncatingIfNeeded: index) }
+            let stamp = ProbeStamp(flow: UInt32.random(in: 0...UInt32.max), sequence: 0, sentNanoseconds: 0)
+            frame.withUnsafeMutableBytes { stamp.write(into: $0) }
+            return (frame, ProbeStamp.sequenceOffset)
         }
         frame[12] = 0x08
         frame[13] = 0x00

@@ -1,0 +1,12 @@
+// What a job measures beyond the queue's counters, published with them (every ~100 ms) for the
+// stats, the JSON, the metrics and the stop report: today the sequences of the stamped frames
+// it received. A job keeps one as a stored property and returns it from `measurements`; the
+// poll thread copies it out when it publishes, never per frame.
+
+/// Measurements a job publishes with its queue's counters.
+public struct JobMeasurements: Sendable {
+    /// Loss, reordering and duplicates of the stamped frames received (see `ProbeStamp`).
+    public var sequences = FlowSequences()
+
+    public init() {}
+}

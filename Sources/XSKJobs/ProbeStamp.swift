@@ -1,0 +1,74 @@
+// What xskd's generator writes into every frame it sends, so that a receiver can count loss,
+// reordering and duplicates per flow and a reflected frame can be timed: after the Ethernet
+// header (ethertype 0x88B5, the IEEE local experimental one), the sequence number, a magic
+// word that tells a stamped frame from any other, the flow id and the send time, all
+// little-endian:
+//
+//   offset 14: sequence (8 bytes)   22: magic "XSKP" (4)   26: flow (4)   30: send time, ns (8)
+//
+// The sequence stays where it has always been (offset 14), so older readers still find it.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A stamped frame's fields, and where they live in the frame.
+public struct ProbeStamp: Sendable, Equatable {
+    /// The sender's flow: one per queue and run (a new run, a new flow).
+    public var flow: UInt32
+    /// The frame's number in its flow, from 0.
+    public var sequence: UInt64
+    /// When it was sent, in nanoseconds of the sender's monotonic clock.
+    public var sentNanoseconds: UInt64
+
+    public init(flow: UInt32, sequence: UInt64, sentNanoseconds: UInt64) {
+        self.flow = flow
+        self.sequence = sequence
+        self.sentNanoseconds = sentNanoseconds
+    }
+
+    /// The ethertype of stamped frames (IEEE 802 local experimental ethertype 1).
+    public static let ethertype: UInt16 = 0x88B5
+    /// "XSKP", read little-endian.
+    public static let magic: UInt32 = 0x504B_5358
+    public static let sequenceOffset = 14
+    public static let magicOffset = 22
+    public static let flowOffset = 26
+    public static let timeOffset = 30
+    /// The shortest frame that carries a stamp.
+    public static let minimumLength = 38
+
+    /// The stamp in `bytes`, nil when they are not a stamped frame (too short, another
+    /// ethertype, no magic).
+    @inlinable
+    public static func read(_ bytes: RawSpan) -> ProbeStamp? {
+        guard bytes.byteCount >= minimumLength,
+            bytes.unsafeLoadUnaligned(fromByteOffset: 12, as: UInt16.self) == ethertype.bigEndian,
+            UInt32(littleEndian: bytes.unsafeLoadUnaligned(fromByteOffset: magicOffset, as: UInt32.self)) == magic
+        else { return nil }
+        return ProbeStamp(
+            flow: UInt32(littleEndian: bytes.unsafeLoadUnaligned(fromByteOffset: flowOffset, as: UInt32.self)),
+            sequence: UInt64(littleEndian: bytes.unsafeLoadUnaligned(fromByteOffset: sequenceOffset, as: UInt64.self)),
+            sentNanoseconds: UInt64(littleEndian: bytes.unsafeLoadUnaligned(fromByteOffset: timeOffset, as: UInt64.self)))
+    }
+
+    /// The monotonic clock (CLOCK_MONOTONIC, as ContinuousClock) in nanoseconds: the send time
+    /// a stamp carries. A vDSO call, no system call.
+    @inlinable
+    public static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
+    }
+
+    /// Writes the stamp (and the ethertype) into a frame of at least `minimumLength` bytes.
+    @inlinable
+    public func write(into bytes: UnsafeMutableRawBufferPointer) {
+        precondition(bytes.count >= Self.minimumLength, "a stamped frame is at least \(Self.minimumLength) bytes, not \(bytes.count)")
+        bytes.storeBytes(of: Self.ethertype.bigEndian, toByteOffset: 12, as: UInt16.self)
+        bytes.storeBytes(of: sequence.littleEndian, toByteOffset: Self.sequenceOffset, as: UInt64.self)
+        bytes.storeBytes(of: Self.magic.littleEndian, toByteOffset: Self.magicOffset, as: UInt32.self)
+        bytes.storeBytes(of: flow.littleEndian, toByteOffset: Self.flowOffset, as: UInt32.self)
+        bytes.storeBytes(of: sentNanoseconds.littleEndian, toByteOffset: Self.timeOffset, as: UInt64.self)
+    }
+}
