@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <poll.h>
+#include <time.h>
 
 static void (*bpf_log_sink)(int level, const char *message);
 
@@ -182,4 +184,10 @@ int cshims_peer_uid(int fd, uint32_t *uid) {
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length)) return -errno;
     *uid = credentials.uid;
     return 0;
+}
+
+int cshims_ppoll_readable(int first, int second, int count, int64_t timeout_ns) {
+    struct pollfd requests[2] = {{.fd = first, .events = POLLIN}, {.fd = second, .events = POLLIN}};
+    struct timespec timeout = {.tv_sec = timeout_ns / 1000000000, .tv_nsec = timeout_ns % 1000000000};
+    return ppoll(requests, count == 2 ? 2 : 1, &timeout, NULL);
 }

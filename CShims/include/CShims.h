@@ -65,6 +65,11 @@ int cshims_xsk_options(int fd, uint32_t *options);
 /// CAP_SYS_RESOURCE, even as root in some containers).
 int cshims_raise_memlock_limit(void);
 
+/// ppoll(2) on `count` descriptors (1 or 2) for POLLIN, waiting at most `timeout_ns`
+/// nanoseconds: poll() with a timeout finer than its milliseconds. Returns what ppoll returns
+/// (-1 with errno set on failure).
+int cshims_ppoll_readable(int first, int second, int count, int64_t timeout_ns);
+
 /// The user id of the process at the other end of a Unix socket (SO_PEERCRED, which needs
 /// _GNU_SOURCE). Returns 0 or a negative errno.
 int cshims_peer_uid(int fd, uint32_t *uid);

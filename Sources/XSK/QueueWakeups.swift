@@ -31,6 +31,19 @@ extension XSKQueue {
         return try socket.poll(timeoutMilliseconds: timeoutMilliseconds)
     }
 
+    /// Sleeps in `ppoll()` until a frame arrives (on this queue or `other`) or `timeout` passes,
+    /// to the nanosecond: for a job's wakeup that is due sooner than poll()'s millisecond.
+    public mutating func sleep(timeout: Duration) throws(XSKError) -> Bool {
+        counters.sleeps &+= 1
+        return try socket.poll(timeout: timeout)
+    }
+
+    /// `sleep(timeout:)` until this queue or `other` has a frame (a job with two ports).
+    public mutating func sleep(orUntil other: borrowing XSKQueue, timeout: Duration) throws(XSKError) -> Bool {
+        counters.sleeps &+= 1
+        return try socket.poll(orUntil: other.socket, timeout: timeout)
+    }
+
     /// Naps for `duration` (nanosleep) without waiting on the socket: the kernel's flushes find
     /// no sleeper to wake, and frames gather in the RX ring meanwhile.
     public mutating func nap(_ duration: Duration) {

@@ -383,6 +383,20 @@ public final class XSKSocket: @unchecked Sendable {
         return ready > 0
     }
 
+    /// Sleeps in `ppoll()` until the socket (and `other`, when given) is readable, or `timeout`
+    /// passes: to the nanosecond, where `poll()` takes whole milliseconds. Returns whether one
+    /// became ready.
+    public func poll(orUntil other: XSKSocket? = nil, timeout: Duration) throws(XSKError) -> Bool {
+        let (seconds, attoseconds) = timeout.components
+        let nanoseconds = seconds &* 1_000_000_000 &+ attoseconds / 1_000_000_000
+        let ready = try wrap { () throws(SystemCallError) in
+            try SystemCall.checked("ppoll", context: "\(interface) queue \(queue)") {
+                cshims_ppoll_readable(descriptor, other?.descriptor ?? -1, other == nil ? 1 : 2, nanoseconds)
+            }
+        }
+        return ready > 0
+    }
+
     /// Sleeps in one `poll()` until this socket or `other` is readable, or the timeout passes.
     /// Returns whether either became ready.
     public func poll(orUntil other: XSKSocket, timeoutMilliseconds: Int32) throws(XSKError) -> Bool {

@@ -54,6 +54,9 @@ final class Daemon: @unchecked Sendable {
         case .generate:
             let generate = options.generate
             runner.start { _ in GenerateJob(generate) }
+        case .latency:
+            let probes = options.generate
+            runner.start { _ in LatencyJob(probes) }
         }
         let startTime = Date()
         let started = ContinuousClock.now
@@ -66,7 +69,7 @@ final class Daemon: @unchecked Sendable {
         var metrics: MetricsServer?
         if let listen = options.metrics {
             do {
-                let server = try MetricsServer(listen: listen, interface: interface, logger: logger)
+                let server = try MetricsServer(listen: listen, interface: interface, roundTrips: options.job == .latency, logger: logger)
                 try server.waitUntilListening()
                 // Every metric exists from the start, counters at 0.
                 server.update(snapshot())
@@ -111,6 +114,11 @@ final class Daemon: @unchecked Sendable {
                     output("  flow \(String(id, radix: 16)): \(counts)")
                 }
                 if sequences.untracked > 0 { output("  stamped frames of flows beyond \(FlowSequences.capacity): \(sequences.untracked)") }
+            }
+            if let sample = samples.first(where: { $0.interface == report.interface && $0.queue == report.queue }),
+                let roundTrip = StatusSnapshot.QueueStatus.RoundTrip(sample.measurements.roundTrips)
+            {
+                output("  \(roundTrip)")
             }
         }
         output("\(drain)")

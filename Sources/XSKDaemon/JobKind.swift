@@ -14,4 +14,7 @@ public enum JobKind: String, Sendable, CaseIterable {
     /// Two-port L2 forwarder: every frame received on one interface leaves by the other, in
     /// both directions, without a copy (both interfaces' sockets share one UMEM).
     case forward
+    /// Stamped probes to a reflecting peer, their round trips in a histogram: paced, or one
+    /// at a time with --rate 0.
+    case latency
 }

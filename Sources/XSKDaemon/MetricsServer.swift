@@ -11,6 +11,7 @@ import Foundation
 import Logging
 import Prometheus
 import Synchronization
+import SystemCalls
 import XSK
 import XSKJobs
 
@@ -23,11 +24,16 @@ final class MetricsServer: @unchecked Sendable {
     private let interface: String
     private let logger: Logger
     private let serverLog: ServerLog
+    /// What the registry cannot hold: the round-trip histogram, already counted by the job
+    /// (exposition text, appended to the registry's).
+    private let histograms = LockedValue("")
+    private let roundTrips: Bool
 
     /// Starts one HTTP server per address of `listen`, all serving the same registry. Every
     /// address is parsed before any server starts, so a refusal leaves nothing running.
-    init(listen: OptionValues.MetricsAddress, interface: String, logger: Logger) throws {
+    init(listen: OptionValues.MetricsAddress, interface: String, roundTrips: Bool = false, logger: Logger) throws {
         self.interface = interface
+        self.roundTrips = roundTrips
         self.logger = logger
         self.listen = listen
         serverLog = ServerLog(logger)
@@ -43,11 +49,13 @@ final class MetricsServer: @unchecked Sendable {
         }
         for (url, server) in servers {
             let registry = registry
+            let histograms = histograms
             let task = Task {
                 await server.appendRoute("GET /metrics") { _ in
-                    HTTPResponse(
-                        statusCode: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                        body: Data(registry.emitToBuffer()))
+                    var body = Data(registry.emitToBuffer())
+                    body.append(contentsOf: Array(histograms.withLock { $0 }.utf8))
+                    return HTTPResponse(
+                        statusCode: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: body)
                 }
                 try await server.run()
             }
@@ -133,6 +141,25 @@ final class MetricsServer: @unchecked Sendable {
             descriptor: Self.descriptor("start_time_seconds", help: "When xskd started, in seconds since the Unix epoch"),
             labels: labels
         ).set(snapshot.startTimeSeconds)
+        if roundTrips { histograms.withLock { $0 = Self.roundTripExposition(snapshot) } }
+    }
+
+    /// `xskd_round_trip_seconds`, a Prometheus histogram per queue, from the job's own counts.
+    static func roundTripExposition(_ snapshot: StatusSnapshot) -> String {
+        var text = "# HELP xskd_round_trip_seconds Round trips of the latency job's probes\n# TYPE xskd_round_trip_seconds histogram\n"
+        for queue in snapshot.queues {
+            let labels = "interface=\"\(queue.interface)\",queue=\"\(queue.queue)\""
+            let cumulative = queue.roundTripCumulative.isEmpty
+                ? [UInt64](repeating: 0, count: StatusSnapshot.roundTripBounds.count) : queue.roundTripCumulative
+            for (bound, count) in zip(StatusSnapshot.roundTripBounds, cumulative) {
+                text += "xskd_round_trip_seconds_bucket{\(labels),le=\"\(Double(bound) / 1e9)\"} \(count)\n"
+            }
+            let count = queue.roundTrip?.count ?? 0
+            text += "xskd_round_trip_seconds_bucket{\(labels),le=\"+Inf\"} \(count)\n"
+            text += "xskd_round_trip_seconds_sum{\(labels)} \(Double(queue.roundTripSum) / 1e9)\n"
+            text += "xskd_round_trip_seconds_count{\(labels)} \(count)\n"
+        }
+        return text
     }
 
     static func descriptor(_ name: String, help: String) -> MetricNameDescriptor {

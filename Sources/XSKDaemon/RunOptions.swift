@@ -68,16 +68,16 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "forward: the second interface; frames cross between --interface and it, both ways.")
     public var to: String?
 
-    @Option(help: "generate: frame length in bytes, 60...9000. (default: 64)")
+    @Option(help: "generate, latency: frame length in bytes, 60...9000. (default: 64)")
     public var size: Int?
 
-    @Option(help: "generate: frames per second per queue, 0 for as fast as possible. (default: 0)")
+    @Option(help: "generate: frames per second per queue, 0 for as fast as possible; latency: probes per second, 0 for one at a time. (default: 0)")
     public var rate: Double?
 
-    @Option(help: "generate: frames to send per queue. (default: until stopped)")
+    @Option(help: "generate, latency: frames (probes) to send per queue, then the run ends. (default: until stopped)")
     public var count: Int?
 
-    @Option(help: "generate: destination MAC address. (default: ff:ff:ff:ff:ff:ff)")
+    @Option(help: "generate, latency: destination MAC address. (default: ff:ff:ff:ff:ff:ff)")
     public var destinationMAC: String?
 
     @Option(help: "Serve Prometheus metrics at http://ADDRESS:PORT/metrics; a bare PORT listens on 127.0.0.1 and ::1, [IPv6]:PORT on that address. (default: off)")

@@ -19,6 +19,54 @@ public struct StatusSnapshot: Codable, Sendable {
         public var values: [String: UInt64]
         /// The stamped frames' sequences per flow (the queue's totals are among `values`).
         public var flows: [Flow]
+        /// The round trips of the job's probes (the latency job's); nil when it timed none.
+        public var roundTrip: RoundTrip?
+        /// Round trips at or below each of `StatusSnapshot.roundTripBounds` (for the metrics'
+        /// histogram; not in the JSON), and their sum in nanoseconds.
+        var roundTripCumulative: [UInt64] = []
+        var roundTripSum: UInt64 = 0
+
+        /// A round-trip histogram's summary, in nanoseconds.
+        public struct RoundTrip: Codable, Sendable, Equatable, CustomStringConvertible {
+            public var count: UInt64
+            public var minimum: UInt64
+            public var p50: UInt64
+            public var p90: UInt64
+            public var p99: UInt64
+            public var p999: UInt64
+            public var maximum: UInt64
+            public var mean: Double
+
+            enum CodingKeys: String, CodingKey {
+                case count
+                case minimum = "min_ns"
+                case p50 = "p50_ns"
+                case p90 = "p90_ns"
+                case p99 = "p99_ns"
+                case p999 = "p99_9_ns"
+                case maximum = "max_ns"
+                case mean = "mean_ns"
+            }
+
+            init?(_ histogram: LatencyHistogram) {
+                guard histogram.count > 0, let mean = histogram.mean else { return nil }
+                count = histogram.count
+                minimum = histogram.min
+                maximum = histogram.max
+                p50 = histogram.value(atQuantile: 0.5) ?? 0
+                p90 = histogram.value(atQuantile: 0.9) ?? 0
+                p99 = histogram.value(atQuantile: 0.99) ?? 0
+                p999 = histogram.value(atQuantile: 0.999) ?? 0
+                self.mean = mean
+            }
+
+            /// In microseconds, one line.
+            public var description: String {
+                func us(_ ns: UInt64) -> String { String(format: "%.1f", Double(ns) / 1000) }
+                return "round trips \(count): min \(us(minimum)), p50 \(us(p50)), p90 \(us(p90)), p99 \(us(p99)), "
+                    + "p99.9 \(us(p999)), max \(us(maximum)) us"
+            }
+        }
 
         /// One flow's sequence counts, under the names of the queue's totals.
         public struct Flow: Codable, Sendable, Equatable {
@@ -55,6 +103,7 @@ public struct StatusSnapshot: Codable, Sendable {
             try container.encode(queue, forKey: Key("queue"))
             for field in QueueSample.fields { try container.encode(self[field.name], forKey: Key(field.name)) }
             try container.encode(flows, forKey: Key("flows"))
+            try container.encodeIfPresent(roundTrip, forKey: Key("round_trip"))
         }
 
         public init(from decoder: any Decoder) throws {
@@ -66,6 +115,7 @@ public struct StatusSnapshot: Codable, Sendable {
                 values[field.name] = try container.decodeIfPresent(UInt64.self, forKey: Key(field.name))
             }
             flows = try container.decodeIfPresent([Flow].self, forKey: Key("flows")) ?? []
+            roundTrip = try container.decodeIfPresent(RoundTrip.self, forKey: Key("round_trip"))
         }
 
         init(_ sample: QueueSample) {
@@ -79,8 +129,18 @@ public struct StatusSnapshot: Codable, Sendable {
                     flow: flow, received: counts.received, missing: counts.lost, reordered: counts.reordered, duplicated: counts.duplicated,
                     restarts: counts.restarts)
             }
+            roundTrip = RoundTrip(sample.measurements.roundTrips)
+            roundTripCumulative = sample.measurements.roundTrips.cumulativeCounts(atUpperBounds: StatusSnapshot.roundTripBounds)
+            roundTripSum = sample.measurements.roundTrips.sum
         }
     }
+
+    /// The metrics histogram's bucket bounds for round trips, in nanoseconds: 1-2-5 steps from
+    /// 1 us to 1 s.
+    static let roundTripBounds: [UInt64] = (0..<7).flatMap { decade -> [UInt64] in
+        let scale = [UInt64](repeating: 10, count: decade).reduce(1000, *)
+        return [scale, 2 * scale, 5 * scale]
+    } + [1_000_000_000]
 
     public var version: String
     public var interface: String
@@ -160,6 +220,7 @@ public struct StatusSnapshot: Codable, Sendable {
             lines.append(String(
                 format: "  frames per RX batch %.1f, per TX batch %.1f; system calls per frame %.4f",
                 queue.meanReceiveBatch, queue.meanTransmitBatch, queue.systemCallsPerFrame))
+            if let roundTrip = queue.roundTrip { lines.append("  \(roundTrip)") }
         }
         if hidden > 0 { lines.append("(\(hidden) counters at 0 not shown; --all shows them)") }
         return lines.joined(separator: "\n")

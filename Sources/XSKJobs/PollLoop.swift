@@ -97,8 +97,15 @@ enum PollLoop<Job: PacketJob> {
             }
             return false
         case .sleep(.untilFrames):
+            // Until frames come or the job's wakeup is due (ppoll, to the nanosecond: a frame that
+            // arrives before the wakeup is taken at once, not after a nap).
             if let wakeup = context.requestedWakeup {
-                ports[0].queue.nap(min(wakeup, .milliseconds(100)))
+                let timeout = min(wakeup, .milliseconds(100))
+                if portCount == 1 {
+                    _ = try? ports[0].queue.sleep(timeout: timeout)
+                } else {
+                    _ = try? ports[0].queue.sleep(orUntil: ports[1].queue, timeout: timeout)
+                }
             } else if portCount == 1 {
                 _ = try? ports[0].queue.sleep(timeoutMilliseconds: 100)
             } else {

@@ -307,6 +307,47 @@ extension DaemonTests {
         #expect(report.components(separatedBy: "sequence_received_total 3000, sequence_missing 0,").count == 3, "\(report)")
     }
 
+    @Test("latency against xskd reflect: every probe back, round trips positive and under a second, paced and one at a time; a Prometheus histogram")
+    func latencyJob() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let reflector = try RunningDaemon(
+            lab: lab, arguments: ["run", "-i", lab.generatorInterface, "--job", "reflect", "--stats-interval", "0"], side: .generator)
+        #expect(reflector.waitFor("xskd running"))
+        let port = 20_000 + Int(getpid() % 10_000)
+        let paced = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.deviceInterface, "--job", "latency", "--count", "2000", "--rate", "1000", "--stats-interval", "0",
+            "--metrics", "127.0.0.1:\(port)",
+        ])
+        #expect(paced.waitFor("metrics served"))
+        usleep(1_200_000)
+        let scrape = try ServiceTests.scrape(lab, url: "http://127.0.0.1:\(port)/metrics")
+        #expect(scrape.types["xskd_round_trip_seconds"] == "histogram", "\(scrape.body.suffix(600))")
+        let queue = "interface=\"\(lab.deviceInterface)\",queue=\"0\""
+        #expect(scrape.samples["xskd_round_trip_seconds_count{\(queue)}"] ?? 0 > 0)
+        // The parser's labels, sorted: interface, le, queue.
+        let infinity = "interface=\"\(lab.deviceInterface)\",le=\"+Inf\",queue=\"0\""
+        #expect(scrape.samples["xskd_round_trip_seconds_bucket{\(infinity)}"] == scrape.samples["xskd_round_trip_seconds_count{\(queue)}"])
+        #expect(paced.wait() == 0, "\(paced.errors.withLock { $0 })")
+
+        let oneAtATime = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.deviceInterface, "--job", "latency", "--count", "200", "--rate", "0", "--stats-interval", "0",
+        ])
+        #expect(oneAtATime.wait() == 0, "\(oneAtATime.errors.withLock { $0 })")
+        for (run, count) in [(paced, 2000), (oneAtATime, 200)] {
+            let output = run.output.withLock { $0 }
+            let line = try #require(output.split(separator: "\n").first { $0.contains("round trips \(count):") }, "\(output)")
+            // "round trips N: min A, p50 B, p90 C, p99 D, p99.9 E, max F us"
+            let microseconds = line.split(separator: ":").last!.split(whereSeparator: { $0 == " " || $0 == "," }).compactMap { Double($0) }
+            #expect(microseconds.count == 6, "\(line)")
+            #expect(microseconds.allSatisfy { $0 > 0 && $0 < 1_000_000 }, "\(line)")
+            #expect(zip(microseconds, microseconds.dropFirst()).allSatisfy { $0 <= $1 }, "percentiles in order: \(line)")
+            #expect(output.contains("sequence_received_total \(count), sequence_missing 0,"), "every probe back: \(output)")
+            print("latency job, \(count) probes: \(line)")
+        }
+        #expect(reflector.terminate() == 0)
+    }
+
     @Test("generate: --rate paces the frames")
     func generateRate() throws {
         let lab = try VethLab()
