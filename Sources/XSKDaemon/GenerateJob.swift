@@ -27,6 +27,20 @@ struct GenerateOptions: Sendable {
         for index in ProbeStamp.minimumLength..<size { frame[index] = UInt8(truncatingIfNeeded: index) }
         return frame
     }
+
+    /// The template in memory of its own, for a job to copy from (and free at its stop).
+    func allocateTemplate() -> UnsafeMutableRawBufferPointer {
+        let bytes = template()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 64)
+        buffer.copyBytes(from: bytes)
+        return buffer
+    }
+
+    /// Frames per queue, `UInt64.max` for no limit.
+    var limit: UInt64 { count.map(UInt64.init) ?? .max }
+
+    /// The time between two frames at `rate`; nil for no pacing.
+    var interval: Duration? { rate > 0 ? .nanoseconds(Int64(1e9 / rate)) : nil }
 }
 
 /// Sends stamped frames: one flow per queue and run, numbered from 0.
@@ -41,11 +55,9 @@ struct GenerateJob: PacketJob {
     var sequence: UInt64 = 0
 
     init(_ options: GenerateOptions) {
-        let bytes = options.template()
-        template = .allocate(byteCount: bytes.count, alignment: 64)
-        template.copyBytes(from: bytes)
-        limit = options.count.map(UInt64.init) ?? .max
-        interval = options.rate > 0 ? .nanoseconds(Int64(1e9 / options.rate)) : nil
+        template = options.allocateTemplate()
+        limit = options.limit
+        interval = options.interval
         due = clock.now
     }
 

@@ -27,11 +27,9 @@ struct LatencyJob: PacketJob {
     static let timeout = Duration.seconds(1)
 
     init(_ options: GenerateOptions) {
-        let bytes = options.template()
-        template = .allocate(byteCount: bytes.count, alignment: 64)
-        template.copyBytes(from: bytes)
-        limit = options.count.map(UInt64.init) ?? .max
-        interval = options.rate > 0 ? .nanoseconds(Int64(1e9 / options.rate)) : nil
+        template = options.allocateTemplate()
+        limit = options.limit
+        interval = options.interval
         due = clock.now
         lastSent = clock.now - Self.timeout
     }
