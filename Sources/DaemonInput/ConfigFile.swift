@@ -7,53 +7,91 @@
 import ArgumentParser
 import Foundation
 
+/// A config file as read: every key optional, under the long option names (`xdp-mode` is `xdpMode`).
 public struct ConfigFile: Sendable {
+    /// An empty file: nothing set.
     public init() {}
 
+    /// `interface`: the interface to run on.
     public var interface: String?
+    /// `queues`: queue ids, ranges or `all`.
     public var queues: String?
+    /// `job`: the built-in job by name.
     public var job: String?
+    /// `xdp-mode`: native, skb or auto.
     public var xdpMode: String?
+    /// `bind-mode`: zero-copy, copy or auto.
     public var bindMode: String?
+    /// `fill-strategy`: fragment cache or descriptor slots.
     public var fillStrategy: String?
+    /// `wait`: adaptive, poll or spin.
     public var wait: String?
+    /// `umem-size`: in MiB.
     public var umemSize: Int?
+    /// `hugepages`: how the UMEM is backed.
     public var hugepages: String?
+    /// `batch`: frames per receive.
     public var batch: Int?
+    /// `ring-size`: RX and TX ring entries.
     public var ringSize: UInt32?
+    /// `fill-size`: fill and completion ring entries.
     public var fillSize: UInt32?
+    /// `cpus`: the CPUs the poll threads are pinned to.
     public var cpus: String?
+    /// `filter`: which frames come to xskd.
     public var filter: Filter?
+    /// `force`: replace an XDP program that is not xskd's.
     public var force: Bool?
+    /// `follow-sequences`: drop follows stamped frames' sequences.
     public var followSequences: Bool?
+    /// `duration`: seconds before the run ends by itself.
     public var duration: Double?
+    /// `stats-interval`: seconds between statistics lines, 0 for none.
     public var statsInterval: Double?
+    /// `log-level`: the lowest level logged.
     public var logLevel: String?
+    /// `size`: generated frame length in bytes.
     public var size: Int?
+    /// `rate`: generated frames (or probes) per second per queue.
     public var rate: Double?
+    /// `count`: generated frames (or probes) per queue.
     public var count: Int?
+    /// `destination-mac`: where generated frames go.
     public var destinationMAC: String?
+    /// `to`: the forward job's second interface.
     public var to: String?
+    /// `metrics`: where Prometheus metrics are served.
     public var metrics: String?
+    /// `busy-poll`: busy-polling settings of the sockets.
     public var busyPoll: String?
+    /// `fragment-mtu`: a fixed frame limit instead of the interface's MTU.
     public var fragmentMTU: Int?
 
+    /// The `filter` object.
     public struct Filter: Sendable {
+        /// `ethertype`: only frames of this ethertype.
         public var ethertype: String?
+        /// `ip-protocol`: only IPv4 frames of this protocol.
         public var ipProtocol: UInt8?
+        /// `ports`: only UDP/TCP frames to these destination ports.
         public var ports: String?
+        /// The keys the `filter` object takes.
         public static let keys = ["ethertype", "ip-protocol", "ports"]
+        /// An empty file: nothing set.
         public init() {}
     }
 
+    /// The keys a config file takes.
     public static let keys = [
         "interface", "queues", "job", "xdp-mode", "bind-mode", "fill-strategy", "wait", "umem-size", "hugepages",
         "batch", "ring-size", "fill-size", "cpus", "filter", "force", "follow-sequences", "duration", "stats-interval", "log-level",
         "size", "rate", "count", "destination-mac", "to", "metrics", "busy-poll", "fragment-mtu",
     ]
 
+    /// The longest file read, in bytes.
     public static let maximumSize = 1 << 20
 
+    /// Reads and checks the file at `path`: unknown or repeated keys and wrong types are refused.
     public static func load(path: String) throws -> ConfigFile {
         // At most one byte past the limit is read: /dev/zero or a huge file is refused, not
         // read into memory.

@@ -13,6 +13,7 @@ public enum QueueSelection: Sendable, Equatable {
     case all
     case list([UInt32])
 
+    /// The queue ids on an interface with `available` RX queues (nil: unknown).
     public func resolve(available: Int?, interface: String) throws -> [UInt32] {
         switch self {
         case .all:
@@ -29,7 +30,9 @@ public enum QueueSelection: Sendable, Equatable {
     }
 }
 
+/// Parsers of option values, shared by the command line and the config file.
 public enum OptionValues {
+    /// `--queues`: ids, ranges or `all`.
     public static func queues(_ text: String) throws -> QueueSelection {
         if text == "all" { return .all }
         let parts = text.split(separator: ",", omittingEmptySubsequences: false)
@@ -40,6 +43,7 @@ public enum OptionValues {
         return .list(values)
     }
 
+    /// `--busy-poll`: `off` or the busy-polling settings.
     public static func busyPoll(_ text: String) throws -> XSKSocket.BusyPoll {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { Int32($0) }
         guard (1...2).contains(parts.count), let microseconds = parts[0], (1...1_000_000).contains(microseconds),
@@ -50,6 +54,7 @@ public enum OptionValues {
         return XSKSocket.BusyPoll(microseconds: microseconds, budget: parts.count == 2 ? parts[1]! : 64)
     }
 
+    /// `--cpus`: CPU ids and ranges.
     public static func cpus(_ text: String) throws -> [Int] {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false)
         let values = parts.compactMap { Int($0) }
@@ -59,6 +64,7 @@ public enum OptionValues {
         return values
     }
 
+    /// The traffic filter from its three parts (each optional).
     public static func filter(ethertype: String?, ipProtocol: UInt8?, ports: String?) throws -> TrafficFilter {
         var filter = TrafficFilter()
         if let text = ethertype {
@@ -96,6 +102,7 @@ public enum OptionValues {
         /// The TCP port.
         public var port: UInt16
 
+        /// Addresses and a port, as parsed.
         public init(addresses: [String], port: UInt16) {
             self.addresses = addresses
             self.port = port

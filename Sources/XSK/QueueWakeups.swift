@@ -25,20 +25,20 @@ extension XSKQueue {
         try socket.wakeTransmit()
     }
 
-    /// Sleeps in `poll()` until a frame arrives or the timeout passes; returns whether one did.
+    /// `sleep(timeout:)` in whole milliseconds.
     public mutating func sleep(timeoutMilliseconds: Int32) throws(XSKError) -> Bool {
-        counters.sleeps &+= 1
-        return try socket.poll(timeoutMilliseconds: timeoutMilliseconds)
+        try sleep(timeout: .milliseconds(timeoutMilliseconds))
     }
 
-    /// Sleeps in `ppoll()` until a frame arrives (on this queue or `other`) or `timeout` passes,
-    /// to the nanosecond: for a job's wakeup that is due sooner than poll()'s millisecond.
+    /// Sleeps in `ppoll()` until a frame arrives or `timeout` passes, to the nanosecond (a job's
+    /// wakeup may be due sooner than poll()'s millisecond); returns whether a frame came.
     public mutating func sleep(timeout: Duration) throws(XSKError) -> Bool {
         counters.sleeps &+= 1
         return try socket.poll(timeout: timeout)
     }
 
-    /// `sleep(timeout:)` until this queue or `other` has a frame (a job with two ports).
+    /// `sleep(timeout:)` until this queue or `other` has a frame (a job with two ports), in
+    /// one `ppoll()`. Counted as a sleep of `self`.
     public mutating func sleep(orUntil other: borrowing XSKQueue, timeout: Duration) throws(XSKError) -> Bool {
         counters.sleeps &+= 1
         return try socket.poll(orUntil: other.socket, timeout: timeout)
@@ -52,12 +52,5 @@ extension XSKQueue {
         var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
         // EINTR: a signal cut the nap short, which is harmless.
         _ = nanosleep(&request, nil)
-    }
-
-    /// Sleeps in one `poll()` until either queue has a frame, or the timeout passes (a job
-    /// with two ports). Counted as a sleep of `self`.
-    public mutating func sleep(orUntil other: borrowing XSKQueue, timeoutMilliseconds: Int32) throws(XSKError) -> Bool {
-        counters.sleeps &+= 1
-        return try socket.poll(orUntil: other.socket, timeoutMilliseconds: timeoutMilliseconds)
     }
 }

@@ -28,6 +28,7 @@ public struct StopReport: Sendable, CustomStringConvertible {
     /// Frames the application still holds: valid until it frees them.
     public var stillInApplication: Int
 
+    /// One line for the stop output.
     public var description: String {
         "\(interface) queue \(queue): rx \(statistics.rxPackets), tx \(statistics.txPackets) (sent \(statistics.completions)), "
             + "returned at stop \(arrivedAtStop), reclaimed from the kernel \(reclaimedFromKernel), "

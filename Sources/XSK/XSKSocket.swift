@@ -30,6 +30,7 @@ public final class XSKSocket: @unchecked Sendable {
         case copy
         /// The driver DMAs frames into and out of the UMEM directly (`XDP_ZEROCOPY`).
         case zeroCopy = "zero-copy"
+        /// The mode's name.
         public var description: String { rawValue }
     }
 
@@ -390,25 +391,8 @@ public final class XSKSocket: @unchecked Sendable {
         let (seconds, attoseconds) = timeout.components
         let nanoseconds = seconds &* 1_000_000_000 &+ attoseconds / 1_000_000_000
         let ready = try wrap { () throws(SystemCallError) in
-            try SystemCall.checked("ppoll", context: "\(interface) queue \(queue)") {
+            try SystemCall.checked("ppoll", context: "\(interface) queue \(queue)" + (other.map { " and \($0.interface) queue \($0.queue)" } ?? "")) {
                 cshims_ppoll_readable(descriptor, other?.descriptor ?? -1, other == nil ? 1 : 2, nanoseconds)
-            }
-        }
-        return ready > 0
-    }
-
-    /// Sleeps in one `poll()` until this socket or `other` is readable, or the timeout passes.
-    /// Returns whether either became ready.
-    public func poll(orUntil other: XSKSocket, timeoutMilliseconds: Int32) throws(XSKError) -> Bool {
-        // Two entries on the stack: this is called each time a forwarder goes to sleep.
-        var requests = (
-            pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
-            pollfd(fd: other.descriptor, events: Int16(POLLIN), revents: 0))
-        let ready = try wrap { () throws(SystemCallError) in
-            try SystemCall.checked("poll", context: "\(interface) queue \(queue) and \(other.interface) queue \(other.queue)") {
-                withUnsafeMutableBytes(of: &requests) { bytes in
-                    Glibc.poll(bytes.baseAddress!.assumingMemoryBound(to: pollfd.self), 2, timeoutMilliseconds)
-                }
             }
         }
         return ready > 0

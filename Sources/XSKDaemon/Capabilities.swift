@@ -14,11 +14,14 @@ import Glibc
 
 /// A set of Linux capabilities, as the kernel's bit mask.
 public struct Capabilities: Equatable, Sendable {
+    /// Bit N set: capability N is in the set.
     public var mask: UInt64
 
     /// One capability: its bit number and its name.
     public struct Capability: Sendable, Equatable {
+        /// Its bit number (`CAP_NET_ADMIN` is 12).
         public let bit: Int
+        /// Its name, as capabilities(7) spells it.
         public let name: String
         /// Why xskd needs it, for the error that says it is missing.
         public let reason: String
@@ -33,8 +36,10 @@ public struct Capabilities: Equatable, Sendable {
         Capability(bit: 39, name: "CAP_BPF", reason: "load the XDP program and create its maps"),
     ]
 
+    /// A set from the kernel's mask.
     public init(mask: UInt64) { self.mask = mask }
 
+    /// Whether `capability` is in the set.
     public func contains(_ capability: Capability) -> Bool { mask & (1 << UInt64(capability.bit)) != 0 }
 
     /// The required capabilities this set lacks.

@@ -15,6 +15,7 @@ import SystemCalls
 import Glibc
 #endif
 
+/// A running daemon's control socket, and the client side `xskd stats` uses.
 public final class ControlSocket: @unchecked Sendable {
     /// /run/xskd, or the first directory of RUNTIME_DIRECTORY when a service manager set it
     /// (systemd's RuntimeDirectory=xskd sets it to /run/xskd): where a service user may write.
@@ -30,6 +31,7 @@ public final class ControlSocket: @unchecked Sendable {
     private let logger: Logger
     private var snapshot: (@Sendable () -> StatusSnapshot)?
 
+    /// Where the daemon on `interface` listens.
     public static func path(for interface: String) -> String { "\(directory)/\(interface).sock" }
 
     init(interface: String, logger: Logger) throws(DaemonError) {

@@ -106,20 +106,16 @@ final class Daemon: @unchecked Sendable {
         for (index, report) in drain.reports.enumerated() {
             output("stopped \(report)")
             if let kernel = drain.kernel[index] { output("  \(kernel)") }
-            // The stamped frames' sequences, per flow, where the job followed any.
-            let sequences = samples.first { $0.interface == report.interface && $0.queue == report.queue }?.measurements.sequences
-            if let sequences, sequences.flowCount > 0 {
-                for flow in 0..<sequences.flowCount {
-                    let (id, counts) = sequences.flow(at: flow)
-                    output("  flow \(String(id, radix: 16)): \(counts)")
-                }
-                if sequences.untracked > 0 { output("  stamped frames of flows beyond \(FlowSequences.capacity): \(sequences.untracked)") }
+            // What the job measured: stamped frames' sequences per flow, probes' round trips.
+            guard let measured = samples.first(where: { $0.interface == report.interface && $0.queue == report.queue })?.measurements
+            else { continue }
+            let sequences = measured.sequences
+            for flow in 0..<sequences.flowCount {
+                let (id, counts) = sequences.flow(at: flow)
+                output("  flow \(String(id, radix: 16)): \(counts)")
             }
-            if let sample = samples.first(where: { $0.interface == report.interface && $0.queue == report.queue }),
-                let roundTrip = StatusSnapshot.QueueStatus.RoundTrip(sample.measurements.roundTrips)
-            {
-                output("  \(roundTrip)")
-            }
+            if sequences.untracked > 0 { output("  stamped frames of flows beyond \(FlowSequences.capacity): \(sequences.untracked)") }
+            if let roundTrip = StatusSnapshot.QueueStatus.RoundTrip(measured.roundTrips) { output("  \(roundTrip)") }
         }
         output("\(drain)")
         if let leak = drain.leak { throw DaemonError("buffers still out at exit: \(leak.census)") }

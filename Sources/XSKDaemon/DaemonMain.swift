@@ -6,6 +6,7 @@ import DaemonInput
 import Logging
 import ServiceLifecycle
 
+/// The `xskd run` command's work, for the executable.
 public enum DaemonMain {
     /// Everything the command line alone can get wrong, before any file is read.
     public static func validate(_ options: RunOptions) throws {

@@ -49,16 +49,13 @@ struct GenerateJob: PacketJob {
     /// This queue's flow in this run: a new run is a new flow to the receivers.
     let flow = UInt32.random(in: 0...UInt32.max)
     let limit: UInt64
-    let interval: Duration?
-    let clock = ContinuousClock()
-    var due: ContinuousClock.Instant
+    var pacer: FramePacer
     var sequence: UInt64 = 0
 
     init(_ options: GenerateOptions) {
         template = options.allocateTemplate()
         limit = options.limit
-        interval = options.interval
-        due = clock.now
+        pacer = FramePacer(interval: options.interval)
     }
 
     mutating func receive(_ frames: inout ReceivedBatch, context: inout JobContext) {
@@ -76,18 +73,10 @@ struct GenerateJob: PacketJob {
             context.wake(after: .microseconds(50))
             return 0
         }
-        var allowed = min(space, Int(clamping: limit &- sequence))
-        if let interval {
-            let now = clock.now
-            if now < due {
-                context.wake(after: due - now)
-                return 0
-            }
-            // Frames due since the last batch, at most one ring's worth at a time.
-            let late = (now - due) / interval
-            allowed = min(allowed, Int(late) + 1)
-            due += interval * allowed
-        }
+        // Frames due since the last batch, at most one ring's worth at a time.
+        let allowed = pacer.allowed(upTo: min(space, Int(clamping: limit &- sequence)), context: &context)
+        guard allowed > 0 else { return 0 }
+        pacer.sent(allowed)
         var built = 0
         // One clock read per batch: the frames of a batch leave together.
         let sent = ProbeStamp.now()

@@ -12,18 +12,24 @@ import Glibc
 
 /// Writes `<priority>label: message key=value ...` lines to standard error.
 public struct JournalLogHandler: LogHandler {
+    /// Metadata logged with every line.
     public var metadata: Logger.Metadata = [:]
+    /// Adds metadata when a line is logged.
     public var metadataProvider: Logger.MetadataProvider?
+    /// The lowest level logged.
     public var logLevel: Logger.Level = .info
     let label: String
 
+    /// A handler whose lines start with `label`.
     public init(label: String) { self.label = label }
 
+    /// One metadata value.
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
+    /// Writes one line for `event`.
     public func log(event: LogEvent) {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }

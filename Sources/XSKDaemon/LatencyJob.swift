@@ -14,10 +14,9 @@ struct LatencyJob: PacketJob {
     /// This queue's flow in this run: replies of other flows (another run's) are not counted.
     let flow = UInt32.random(in: 0...UInt32.max)
     let limit: UInt64
-    /// Between probes; nil sends one at a time.
-    let interval: Duration?
+    /// Paces the probes; without an interval, one at a time.
+    var pacer: FramePacer
     let clock = ContinuousClock()
-    var due: ContinuousClock.Instant
     var lastSent: ContinuousClock.Instant
     var sequence: UInt64 = 0
     var returned: UInt64 = 0
@@ -29,8 +28,7 @@ struct LatencyJob: PacketJob {
     init(_ options: GenerateOptions) {
         template = options.allocateTemplate()
         limit = options.limit
-        interval = options.interval
-        due = clock.now
+        pacer = FramePacer(interval: options.interval)
         lastSent = clock.now - Self.timeout
     }
 
@@ -55,16 +53,13 @@ struct LatencyJob: PacketJob {
             }
             return 0
         }
-        if let interval {
-            if now < due {
-                context.wake(after: due - now)
-                return 0
-            }
+        if pacer.interval != nil {
             // Probes due since the last round, at most a burst of 64 (the machine paused).
-            let late = min(Int((now - due) / interval) + 1, 64)
-            let sent = send(count: late, context: &context)
-            due += interval * sent
-            if sent < late { context.wake(after: .microseconds(50)) }
+            let due = pacer.allowed(upTo: 64, context: &context)
+            guard due > 0 else { return 0 }
+            let sent = send(count: due, context: &context)
+            pacer.sent(sent)
+            if sent < due { context.wake(after: .microseconds(50)) }
             return sent
         }
         // One at a time: the next when the last is back, or after the timeout.

@@ -7,6 +7,7 @@ import PageFrag
 import XSK
 import XSKJobs
 
+/// The options of `xskd run`.
 public struct RunOptions: ParsableArguments {
     @Option(help: "A JSON file with any of the options below (keys as the long option names, the filter as an object: {\"filter\": {\"ethertype\": \"0x0800\", \"ip-protocol\": 17, \"ports\": \"9000-9100\"}}). The command line overrides the file; SIGHUP re-reads its filter.")
     public var config: String?
@@ -98,6 +99,7 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. (default: info)")
     public var logLevel: Logger.Level?
 
+    /// The defaults, as the argument parser needs.
     public init() {}
 }
 

@@ -13,6 +13,7 @@ import SystemCalls
 import Glibc
 #endif
 
+/// Tells the service manager (systemd) about the daemon's state, when it asked to be told.
 public final class ServiceManagerNotifier: @unchecked Sendable {
     // Unchecked: used only from the daemon's control thread.
     private let address: sockaddr_un?

@@ -11,9 +11,13 @@ import SystemCalls
 import XSK
 import XSKJobs
 
+/// One snapshot of a running daemon: every queue's fields and the UMEM's, as `xskd stats` shows them.
 public struct StatusSnapshot: Codable, Sendable {
+    /// One port's queue in a snapshot.
     public struct QueueStatus: Codable, Sendable {
+        /// The port's interface.
         public var interface: String
+        /// The queue id.
         public var queue: UInt32
         /// Every field of `QueueSample.fields`, by its name.
         public var values: [String: UInt64]
@@ -28,13 +32,21 @@ public struct StatusSnapshot: Codable, Sendable {
 
         /// A round-trip histogram's summary, in nanoseconds.
         public struct RoundTrip: Codable, Sendable, Equatable, CustomStringConvertible {
+            /// Round trips timed.
             public var count: UInt64
+            /// The shortest.
             public var minimum: UInt64
+            /// The median.
             public var p50: UInt64
+            /// The 90th percentile.
             public var p90: UInt64
+            /// The 99th percentile.
             public var p99: UInt64
+            /// The 99.9th percentile.
             public var p999: UInt64
+            /// The longest.
             public var maximum: UInt64
+            /// The mean.
             public var mean: Double
 
             enum CodingKeys: String, CodingKey {
@@ -70,11 +82,17 @@ public struct StatusSnapshot: Codable, Sendable {
 
         /// One flow's sequence counts, under the names of the queue's totals.
         public struct Flow: Codable, Sendable, Equatable {
+            /// The flow id.
             public var flow: UInt32
+            /// Stamped frames received.
             public var received: UInt64
+            /// Sequence numbers missing.
             public var missing: UInt64
+            /// Frames that came after a later one.
             public var reordered: UInt64
+            /// Frames whose number was seen already.
             public var duplicated: UInt64
+            /// Times the sender started again.
             public var restarts: UInt64
 
             enum CodingKeys: String, CodingKey {
@@ -87,6 +105,7 @@ public struct StatusSnapshot: Codable, Sendable {
             }
         }
 
+        /// A field by its name (0 when absent).
         public subscript(name: String) -> UInt64 { values[name] ?? 0 }
 
         struct Key: CodingKey {
@@ -97,6 +116,7 @@ public struct StatusSnapshot: Codable, Sendable {
             init?(intValue: Int) { nil }
         }
 
+        /// The queue's fields under their names.
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: Key.self)
             try container.encode(interface, forKey: Key("interface"))
@@ -106,6 +126,7 @@ public struct StatusSnapshot: Codable, Sendable {
             try container.encodeIfPresent(roundTrip, forKey: Key("round_trip"))
         }
 
+        /// Reads what `encode(to:)` wrote.
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: Key.self)
             interface = try container.decode(String.self, forKey: Key("interface"))
@@ -142,8 +163,11 @@ public struct StatusSnapshot: Codable, Sendable {
         return [scale, 2 * scale, 5 * scale]
     } + [1_000_000_000]
 
+    /// The daemon's version.
     public var version: String
+    /// The daemon's interface.
     public var interface: String
+    /// The job it runs.
     public var job: String
     /// When the snapshot was taken, in seconds since the Unix epoch.
     public var timestampSeconds: Double
@@ -152,9 +176,13 @@ public struct StatusSnapshot: Codable, Sendable {
     /// Seconds since the daemon started, on the monotonic clock: what a client divides by for a
     /// rate (a step of the wall clock does not move it).
     public var uptimeSeconds: Double
+    /// Every port's queue, queue order, port 0 first.
     public var queues: [QueueStatus]
+    /// The UMEM's size.
     public var umemSizeBytes: Int
+    /// UMEM bytes in the pool's free lists.
     public var umemFreeBytes: Int
+    /// Buffers out of the pool.
     public var buffersOutstanding: Int
 
     enum CodingKeys: String, CodingKey {

@@ -14,6 +14,7 @@ public struct FlowSequences: Sendable {
     /// Stamped frames of flows beyond `capacity`: counted here only.
     public private(set) var untracked: UInt64 = 0
 
+    /// No flow yet.
     public init() {}
 
     /// Takes one stamped frame.

@@ -10,5 +10,6 @@ public struct JobMeasurements: Sendable {
     /// Round trips of the job's own probes, in nanoseconds (the latency job's).
     public var roundTrips = LatencyHistogram()
 
+    /// Nothing measured yet.
     public init() {}
 }

@@ -79,6 +79,7 @@ public struct DrainReport: Sendable, CustomStringConvertible {
     /// Whether every buffer came home.
     public var isClean: Bool { leak == nil }
 
+    /// One line for the stop output.
     public var description: String {
         if let leak { return "drain report: NOT quiescent\n\(leak)" }
         return "drain report: every buffer came home; \(census)"

@@ -23,6 +23,7 @@ public struct LatencyHistogram: Sendable {
     /// The sum of the values, for the mean (wraps only past 2^64 ns, 584 years).
     public private(set) var sum: UInt64 = 0
 
+    /// An empty histogram.
     public init() {}
 
     /// The bucket that holds `value`.

@@ -97,20 +97,13 @@ enum PollLoop<Job: PacketJob> {
             }
             return false
         case .sleep(.untilFrames):
-            // Until frames come or the job's wakeup is due (ppoll, to the nanosecond: a frame that
-            // arrives before the wakeup is taken at once, not after a nap).
-            if let wakeup = context.requestedWakeup {
-                let timeout = min(wakeup, .milliseconds(100))
-                if portCount == 1 {
-                    _ = try? ports[0].queue.sleep(timeout: timeout)
-                } else {
-                    _ = try? ports[0].queue.sleep(orUntil: ports[1].queue, timeout: timeout)
-                }
-            } else if portCount == 1 {
-                _ = try? ports[0].queue.sleep(timeoutMilliseconds: 100)
+            // Until frames come on any port (two at most here), or the job's wakeup is due: ppoll
+            // is to the nanosecond, so a frame that arrives before the wakeup is taken at once.
+            let timeout = context.requestedWakeup.map { min($0, .milliseconds(100)) } ?? .milliseconds(100)
+            if portCount == 1 {
+                _ = try? ports[0].queue.sleep(timeout: timeout)
             } else {
-                // Every port idle: sleep until either has something (two ports at most here).
-                _ = try? ports[0].queue.sleep(orUntil: ports[1].queue, timeoutMilliseconds: 100)
+                _ = try? ports[0].queue.sleep(orUntil: ports[1].queue, timeout: timeout)
             }
             return true
         case .sleep(.nap(let duration)):

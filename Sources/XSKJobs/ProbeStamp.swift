@@ -21,6 +21,7 @@ public struct ProbeStamp: Sendable, Equatable {
     /// When it was sent, in nanoseconds of the sender's monotonic clock.
     public var sentNanoseconds: UInt64
 
+    /// A stamp from its fields.
     public init(flow: UInt32, sequence: UInt64, sentNanoseconds: UInt64) {
         self.flow = flow
         self.sequence = sequence
@@ -31,9 +32,13 @@ public struct ProbeStamp: Sendable, Equatable {
     public static let ethertype: UInt16 = 0x88B5
     /// "XSKP", read little-endian.
     public static let magic: UInt32 = 0x504B_5358
+    /// Where the sequence number is, in bytes from the frame's start.
     public static let sequenceOffset = 14
+    /// Where the magic word is.
     public static let magicOffset = 22
+    /// Where the flow id is.
     public static let flowOffset = 26
+    /// Where the send time is.
     public static let timeOffset = 30
     /// The shortest frame that carries a stamp.
     public static let minimumLength = 38

@@ -19,6 +19,7 @@ public struct SequenceCounts: Sendable, Equatable, CustomStringConvertible {
     /// Times the sequence jumped back beyond the window: the sender started again.
     public var restarts: UInt64 = 0
 
+    /// Nothing seen yet.
     public init() {}
 
     /// Under the names the stats and the metrics give these counts.
@@ -50,6 +51,7 @@ public struct SequenceTracker: Sendable {
     /// moving on by one frame clears one bit and sets one, whatever the window's size.
     private var seen = InlineArray<16, UInt64>(repeating: 0)
 
+    /// Nothing seen yet.
     public init() {}
 
     /// Takes one frame's sequence number.
