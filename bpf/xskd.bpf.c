@@ -64,6 +64,15 @@ struct {
     __type(value, __u32);
 } xskd_frame_limits SEC(".maps");
 
+// Per queue: non-zero to stamp each redirected frame's arrival time into its metadata (see
+// struct xskd_arrival), for the residency user space samples.
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, XSKD_MAX_QUEUES);
+    __type(key, __u32);
+    __type(value, __u32);
+} xskd_arrival_stamps SEC(".maps");
+
 struct vlan_header {
     __be16 tci;
     __be16 encapsulated_proto;
@@ -133,6 +142,21 @@ static __always_inline int xskd_matches(struct xdp_md *ctx, const struct xskd_fi
     return port >= filter->port_min && port <= filter->port_max;
 }
 
+// Writes the arrival time in front of the frame. A driver without metadata room refuses the
+// adjustment: the frame then carries no stamp, and user space finds no magic.
+static __always_inline void xskd_stamp_arrival(struct xdp_md *ctx)
+{
+    if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct xskd_arrival)) != 0)
+        return;
+    void *data = (void *)(long)ctx->data;
+    struct xskd_arrival *arrival = (void *)(long)ctx->data_meta;
+    if ((void *)(arrival + 1) > data)
+        return;
+    arrival->nanoseconds = bpf_ktime_get_ns();
+    arrival->magic = XSKD_ARRIVAL_MAGIC;
+    arrival->reserved = 0;
+}
+
 SEC("xdp")
 int xskd_redirect(struct xdp_md *ctx)
 {
@@ -154,6 +178,9 @@ int xskd_redirect(struct xdp_md *ctx)
         }
         return XDP_PASS;
     }
+    __u32 *stamp = bpf_map_lookup_elem(&xskd_arrival_stamps, &queue);
+    if (stamp && *stamp)
+        xskd_stamp_arrival(ctx);
     // With XDP_PASS in the flags, an empty slot passes the frame instead of dropping it.
     long action = bpf_redirect_map(&xskd_sockets, queue, XDP_PASS);
     if (counters) {

@@ -76,6 +76,9 @@ int cshims_peer_uid(int fd, uint32_t *uid);
 
 /// Pins the calling thread to one CPU. Returns 0 or an errno value (pthread convention).
 int cshims_pin_current_thread(int cpu);
+/// prctl(PR_SET_TIMERSLACK) for the calling thread: how late the kernel may end its timed
+/// sleeps to merge wakeups (50 us by default). Returns 0 or an errno value.
+int cshims_set_timer_slack(unsigned long nanoseconds);
 
 /// Routes libbpf's and libxdp's diagnostics (verifier logs among them) to `sink` instead of
 /// stderr: libraries never print. `sink` receives the level (0 warn, 1 info, 2 debug) and

@@ -33,6 +33,17 @@ struct xskd_queue_counters {
     __u64 too_long;      // matched, but longer than the queue's buffers: passed instead
 };
 
+// Arrival stamps: where a queue's entry in xskd_arrival_stamps is non-zero, the redirect
+// program writes the time a frame reached it (bpf_ktime_get_ns: CLOCK_MONOTONIC) into the
+// frame's metadata, the 16 bytes in front of its first byte, which copy and zero-copy mode both
+// hand to the socket. The magic tells a stamp from whatever the buffer held before.
+#define XSKD_ARRIVAL_MAGIC 0x41504b58U  // "XKPA" read as little-endian bytes
+struct xskd_arrival {
+    __u64 nanoseconds;
+    __u32 magic;
+    __u32 reserved;
+};
+
 // The generator's state: where in the frame the sequence number goes, and the next one.
 #define XSKD_GENERATOR_MAX_OFFSET 0x7ff
 struct xskd_generator {

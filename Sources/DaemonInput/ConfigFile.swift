@@ -58,6 +58,18 @@ public struct ConfigFile: Sendable {
     public var count: Int?
     /// `destination-mac`: where generated frames go.
     public var destinationMAC: String?
+    /// `source-ip`: generated UDP datagrams' IPv4 source address.
+    public var sourceIP: String?
+    /// `destination-ip`: generated UDP datagrams' IPv4 destination (makes generate send UDP).
+    public var destinationIP: String?
+    /// `source-port`: generated UDP datagrams' source port.
+    public var sourcePort: Int?
+    /// `destination-port`: generated UDP datagrams' destination port.
+    public var destinationPort: Int?
+    /// `max-latency`: microseconds a frame may wait for the adaptive wait.
+    public var maxLatency: Double?
+    /// `sample-residency`: one frame in N timed from arrival to transmit completion.
+    public var sampleResidency: Int?
     /// `to`: the forward job's second interface.
     public var to: String?
     /// `metrics`: where Prometheus metrics are served.
@@ -86,6 +98,7 @@ public struct ConfigFile: Sendable {
         "interface", "queues", "job", "xdp-mode", "bind-mode", "fill-strategy", "wait", "umem-size", "hugepages",
         "batch", "ring-size", "fill-size", "cpus", "filter", "force", "follow-sequences", "duration", "stats-interval", "log-level",
         "size", "rate", "count", "destination-mac", "to", "metrics", "busy-poll", "fragment-mtu",
+        "source-ip", "destination-ip", "source-port", "destination-port", "max-latency", "sample-residency",
     ]
 
     /// The longest file read, in bytes.
@@ -155,6 +168,12 @@ public struct ConfigFile: Sendable {
         file.metrics = try reader.string("metrics")
         file.busyPoll = try reader.string("busy-poll")
         file.fragmentMTU = try reader.integer("fragment-mtu", as: Int.self)
+        file.sourceIP = try reader.string("source-ip")
+        file.destinationIP = try reader.string("destination-ip")
+        file.sourcePort = try reader.integer("source-port", as: Int.self)
+        file.destinationPort = try reader.integer("destination-port", as: Int.self)
+        file.maxLatency = try reader.number("max-latency")
+        file.sampleResidency = try reader.integer("sample-residency", as: Int.self)
         if let filter = members["filter"], !(filter is NSNull) {
             guard let filterMembers = filter as? [String: Any] else {
                 throw ValidationError("\(name): 'filter' has the wrong type: it must be an object such as {\"ethertype\": \"0x0800\"}")

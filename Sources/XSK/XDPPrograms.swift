@@ -39,6 +39,7 @@ public final class XDPPrograms: @unchecked Sendable {
     let countersMap: Int32
     let generatorMap: Int32
     let frameLimitsMap: Int32
+    let arrivalStampsMap: Int32
 
     /// Opens the embedded object and loads every program and map into the kernel.
     public init(logger: Logger) throws(XSKError) {
@@ -72,10 +73,11 @@ public final class XDPPrograms: @unchecked Sendable {
             let filter = Self.mapDescriptor(opened, "xskd_filter"),
             let counters = Self.mapDescriptor(opened, "xskd_counters"),
             let generator = Self.mapDescriptor(opened, "xskd_generator"),
-            let frameLimits = Self.mapDescriptor(opened, "xskd_frame_limits")
+            let frameLimits = Self.mapDescriptor(opened, "xskd_frame_limits"),
+            let arrivalStamps = Self.mapDescriptor(opened, "xskd_arrival_stamps")
         else {
             bpf_object__close(opened)
-            throw .malformedBPFObject("a map is missing (xskd_sockets, xskd_filter, xskd_counters, xskd_generator)")
+            throw .malformedBPFObject("a map is missing (xskd_sockets, xskd_filter, xskd_counters, xskd_generator, xskd_frame_limits, xskd_arrival_stamps)")
         }
         object = opened
         socketsMap = sockets
@@ -83,6 +85,7 @@ public final class XDPPrograms: @unchecked Sendable {
         countersMap = counters
         generatorMap = generator
         frameLimitsMap = frameLimits
+        arrivalStampsMap = arrivalStamps
         logger.debug("XDP programs loaded", metadata: ["programs": "\(Program.allCases.map(\.rawValue))"])
     }
 
@@ -134,6 +137,14 @@ public final class XDPPrograms: @unchecked Sendable {
         var key = queue
         var value = length
         try update(frameLimitsMap, key: &key, value: &value, what: "frame limit of queue \(queue)")
+    }
+
+    /// Whether `redirect` stamps each frame it sends to `queue`'s socket with its arrival time
+    /// (`ArrivalStamp`, in the frame's metadata): one clock read per frame in the kernel.
+    public func setArrivalStamps(_ enabled: Bool, queue: UInt32) throws(XSKError) {
+        var key = queue
+        var value: UInt32 = enabled ? 1 : 0
+        try update(arrivalStampsMap, key: &key, value: &value, what: "arrival stamps of queue \(queue)")
     }
 
     /// The program's counters for `queue`, summed over CPUs. The corresponding C function is

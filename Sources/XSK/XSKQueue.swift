@@ -55,6 +55,10 @@ public struct XSKQueue: ~Copyable {
     /// Counters kept as drivers keep them, in plain memory on the poll thread.
     @inlinable public var statistics: Statistics { counters }
     @usableFromInline var counters = Statistics()
+    /// The buffer whose completion is watched for (a residency sample); `.max` for none.
+    @usableFromInline var watchedCompletion = UInt64.max
+    /// The watched buffer's completion was reaped since the watch began.
+    public internal(set) var watchedCompletionSeen = false
     let logger: Logger
 
     /// Bytes of each fill fragment: headroom + 256 + the longest frame the MTU allows.
@@ -243,6 +247,10 @@ public struct XSKQueue: ~Copyable {
                 counters.invalidAddresses &+= 1
                 continue
             }
+            if start == watchedCompletion {
+                watchedCompletion = .max
+                watchedCompletionSeen = true
+            }
             // From this queue's caches or another queue's: the pool finds the page either way.
             transmitCache.free(Fragment(offset: start, length: 0))
             done &+= 1
@@ -250,6 +258,14 @@ public struct XSKQueue: ~Copyable {
         completion.release(batch)
         counters.completions &+= UInt64(truncatingIfNeeded: done)
         return done
+    }
+
+    /// Watches for the completion of the buffer at UMEM offset `address` (a descriptor's address
+    /// without its offset bits): `watchedCompletionSeen` turns true when it is reaped. One watch
+    /// at a time; `.max` ends the watch.
+    public mutating func watchCompletion(of address: UInt64) {
+        watchedCompletion = address
+        watchedCompletionSeen = false
     }
 
     // MARK: MTU

@@ -49,7 +49,9 @@ final class Daemon: @unchecked Sendable {
         case .drop:
             let follow = options.followSequences
             runner.start { _ in DropJob(followSequences: follow) }
-        case .reflect: runner.start { _ in ReflectJob() }
+        case .reflect:
+            let follow = options.followSequences
+            runner.start { _ in ReflectJob(followSequences: follow) }
         case .forward: runner.start { _ in ForwardJob() }
         case .generate:
             let generate = options.generate
@@ -69,7 +71,8 @@ final class Daemon: @unchecked Sendable {
         var metrics: MetricsServer?
         if let listen = options.metrics {
             do {
-                let server = try MetricsServer(listen: listen, interface: interface, roundTrips: options.job == .latency, logger: logger)
+                let server = try MetricsServer(listen: listen, interface: interface, roundTrips: options.job == .latency,
+                    residency: options.residencySampling > 0, logger: logger)
                 try server.waitUntilListening()
                 // Every metric exists from the start, counters at 0.
                 server.update(snapshot())
@@ -115,7 +118,10 @@ final class Daemon: @unchecked Sendable {
                 output("  flow \(String(id, radix: 16)): \(counts)")
             }
             if sequences.untracked > 0 { output("  stamped frames of flows beyond \(FlowSequences.capacity): \(sequences.untracked)") }
-            if let roundTrip = StatusSnapshot.QueueStatus.RoundTrip(measured.roundTrips) { output("  \(roundTrip)") }
+            if let roundTrip = StatusSnapshot.QueueStatus.LatencySummary(measured.roundTrips) { output("  round trips \(roundTrip)") }
+            if let residency = StatusSnapshot.QueueStatus.LatencySummary(measured.residency) {
+                output("  residency (arrival to transmit completion) \(residency)")
+            }
         }
         output("\(drain)")
         if let leak = drain.leak { throw DaemonError("buffers still out at exit: \(leak.census)") }

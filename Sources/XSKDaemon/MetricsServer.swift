@@ -28,12 +28,14 @@ final class MetricsServer: @unchecked Sendable {
     /// (exposition text, appended to the registry's).
     private let histograms = LockedValue("")
     private let roundTrips: Bool
+    private let residency: Bool
 
     /// Starts one HTTP server per address of `listen`, all serving the same registry. Every
     /// address is parsed before any server starts, so a refusal leaves nothing running.
-    init(listen: OptionValues.MetricsAddress, interface: String, roundTrips: Bool = false, logger: Logger) throws {
+    init(listen: OptionValues.MetricsAddress, interface: String, roundTrips: Bool = false, residency: Bool = false, logger: Logger) throws {
         self.interface = interface
         self.roundTrips = roundTrips
+        self.residency = residency
         self.logger = logger
         self.listen = listen
         serverLog = ServerLog(logger)
@@ -141,23 +143,36 @@ final class MetricsServer: @unchecked Sendable {
             descriptor: Self.descriptor("start_time_seconds", help: "When xskd started, in seconds since the Unix epoch"),
             labels: labels
         ).set(snapshot.startTimeSeconds)
-        if roundTrips { histograms.withLock { $0 = Self.roundTripExposition(snapshot) } }
+        var text = ""
+        if roundTrips {
+            text += Self.histogramExposition(
+                "round_trip_seconds", help: "Round trips of the latency job's probes", snapshot) { ($0.roundTrip, $0.roundTripBuckets) }
+        }
+        if residency {
+            text += Self.histogramExposition(
+                "residency_seconds", help: "Sampled frames' time from arrival at the XDP program to transmit completion", snapshot
+            ) { ($0.residency, $0.residencyBuckets) }
+        }
+        if roundTrips || residency { histograms.withLock { $0 = text } }
     }
 
-    /// `xskd_round_trip_seconds`, a Prometheus histogram per queue, from the job's own counts.
-    static func roundTripExposition(_ snapshot: StatusSnapshot) -> String {
-        var text = "# HELP xskd_round_trip_seconds Round trips of the latency job's probes\n# TYPE xskd_round_trip_seconds histogram\n"
+    /// `xskd_NAME`, a Prometheus histogram per queue, from the counts `histogram` picks.
+    static func histogramExposition(
+        _ name: String, help: String, _ snapshot: StatusSnapshot,
+        _ histogram: (StatusSnapshot.QueueStatus) -> (StatusSnapshot.QueueStatus.LatencySummary?, StatusSnapshot.QueueStatus.HistogramBuckets)
+    ) -> String {
+        var text = "# HELP xskd_\(name) \(help)\n# TYPE xskd_\(name) histogram\n"
         for queue in snapshot.queues {
             let labels = "interface=\"\(queue.interface)\",queue=\"\(queue.queue)\""
-            let cumulative = queue.roundTripCumulative.isEmpty
-                ? [UInt64](repeating: 0, count: StatusSnapshot.roundTripBounds.count) : queue.roundTripCumulative
-            for (bound, count) in zip(StatusSnapshot.roundTripBounds, cumulative) {
-                text += "xskd_round_trip_seconds_bucket{\(labels),le=\"\(Double(bound) / 1e9)\"} \(count)\n"
+            let (summary, buckets) = histogram(queue)
+            let cumulative = buckets.cumulative.isEmpty ? [UInt64](repeating: 0, count: StatusSnapshot.latencyBounds.count) : buckets.cumulative
+            for (bound, count) in zip(StatusSnapshot.latencyBounds, cumulative) {
+                text += "xskd_\(name)_bucket{\(labels),le=\"\(Double(bound) / 1e9)\"} \(count)\n"
             }
-            let count = queue.roundTrip?.count ?? 0
-            text += "xskd_round_trip_seconds_bucket{\(labels),le=\"+Inf\"} \(count)\n"
-            text += "xskd_round_trip_seconds_sum{\(labels)} \(Double(queue.roundTripSum) / 1e9)\n"
-            text += "xskd_round_trip_seconds_count{\(labels)} \(count)\n"
+            let count = summary?.count ?? 0
+            text += "xskd_\(name)_bucket{\(labels),le=\"+Inf\"} \(count)\n"
+            text += "xskd_\(name)_sum{\(labels)} \(Double(buckets.sum) / 1e9)\n"
+            text += "xskd_\(name)_count{\(labels)} \(count)\n"
         }
         return text
     }

@@ -1,19 +1,30 @@
 // The reflect job: every frame goes back out of the queue it came in on, with its Ethernet
-// source and destination swapped, in place (no copy): a network tester's reflector.
+// source and destination swapped, in place (no copy): a network tester's reflector. With
+// --follow-sequences it also follows the sequences of stamped frames per flow, as drop does:
+// what was lost on the way to the reflector, apart from what the sender finds missing on the
+// way back.
 
 import XSKJobs
 
 /// Sends every frame back with its MAC addresses swapped.
 struct ReflectJob: PacketJob {
+    let followSequences: Bool
+    var measured = JobMeasurements()
+
+    init(followSequences: Bool = false) { self.followSequences = followSequences }
+
     @inlinable
     mutating func receive(_ frames: inout ReceivedBatch, context: inout JobContext) {
         while var frame = frames.next() {
+            if followSequences, let stamp = frame.withBytes({ ProbeStamp.read($0) }) { measured.sequences.record(stamp) }
             if frame.length >= 12 {
                 frame.withUnsafeMutableBytes { bytes in swapMACAddresses(bytes.baseAddress!) }
             }
             context.transmit(frame)
         }
     }
+
+    var measurements: JobMeasurements { measured }
 }
 
 /// Swaps the destination and source MAC addresses of the frame at `frame` (at least 12 bytes).

@@ -33,6 +33,12 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "How an idle poll thread waits: spin (always polls), poll (sleeps in poll()) or adaptive (polls while that brings frames; otherwise sleeps in poll(), or in timed naps sized to the RX ring while a stream flows). (default: adaptive)")
     public var wait: WaitMode?
 
+    @Option(help: "adaptive wait: the longest a frame may wait in the RX ring, in microseconds; naps are shortened to keep it, and where a wakeup from sleep takes longer on this machine the thread polls without sleeping. (default: none; naps up to 1 ms)")
+    public var maxLatency: Double?
+
+    @Option(help: "reflect, forward: time one frame in N from its arrival at the XDP program to its transmit completion (residency), 0 for none. (default: 64)")
+    public var sampleResidency: Int?
+
     @Option(help: "UMEM size in MiB, shared by all queues. (default: 64)")
     public var umemSize: Int?
 
@@ -69,7 +75,7 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "forward: the second interface; frames cross between --interface and it, both ways.")
     public var to: String?
 
-    @Option(help: "generate, latency: frame length in bytes, 60...9000. (default: 64)")
+    @Option(help: "generate, latency: frame length in bytes, 60...9000. (default: 64; 66 with --destination-ip, the least that carries the stamp)")
     public var size: Int?
 
     @Option(help: "generate: frames per second per queue, 0 for as fast as possible; latency: probes per second, 0 for one at a time. (default: 0)")
@@ -81,10 +87,22 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "generate, latency: destination MAC address. (default: ff:ff:ff:ff:ff:ff)")
     public var destinationMAC: String?
 
+    @Option(help: "generate: send UDP/IPv4 datagrams (valid IP and UDP checksums, the stamp in the payload) to this IPv4 address instead of raw frames.")
+    public var destinationIP: String?
+
+    @Option(help: "generate: the UDP datagrams' IPv4 source address. (default: 198.18.0.1)")
+    public var sourceIP: String?
+
+    @Option(help: "generate: the UDP datagrams' source port. (default: 9)")
+    public var sourcePort: Int?
+
+    @Option(help: "generate: the UDP datagrams' destination port. (default: 9)")
+    public var destinationPort: Int?
+
     @Option(help: "Serve Prometheus metrics at http://ADDRESS:PORT/metrics; a bare PORT listens on 127.0.0.1 and ::1, [IPv6]:PORT on that address. (default: off)")
     public var metrics: String?
 
-    @Flag(help: "drop: follow the sequences of generate's stamped frames per flow (loss, reordering, duplicates); reads every frame's bytes, which costs receive rate where the poll thread is the bottleneck.")
+    @Flag(help: "drop, reflect: follow the sequences of generate's stamped frames per flow (loss, reordering, duplicates); reads every frame's stamp, which costs rate where the poll thread is the bottleneck.")
     public var followSequences = false
 
     @Flag(help: "Replace an XDP program that is not xskd's.")

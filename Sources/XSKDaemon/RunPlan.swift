@@ -90,6 +90,8 @@ enum RunPlan {
         configuration.busyPoll = settings.busyPoll
         configuration.cpus = settings.cpus
         configuration.poll.wait = settings.wait
+        configuration.poll.maxLatency = settings.maxLatency
+        configuration.poll.residencySampling = settings.residencySampling
         configuration.poll.busyPolling = settings.busyPoll != nil
         configuration.poll.queue.batchSize = settings.batch
         configuration.poll.queue.fillStrategy = settings.fillStrategy

@@ -31,6 +31,8 @@ struct Settings: Sendable {
     var metrics: OptionValues.MetricsAddress?
     var force: Bool
     var followSequences: Bool
+    var maxLatency: Duration?
+    var residencySampling: Int
     var duration: Double?
     var statsInterval: Double
     var logLevel: Logger.Level
@@ -67,7 +69,10 @@ struct Settings: Sendable {
                 ports: command.filterPorts ?? file?.filter?.ports),
             generate: try generateOptions(
                 size: command.size ?? file?.size, rate: command.rate ?? file?.rate, count: command.count ?? file?.count,
-                destination: command.destinationMAC ?? file?.destinationMAC),
+                destination: command.destinationMAC ?? file?.destinationMAC,
+                udp: udpEndpoints(
+                    source: command.sourceIP ?? file?.sourceIP, destination: command.destinationIP ?? file?.destinationIP,
+                    sourcePort: command.sourcePort ?? file?.sourcePort, destinationPort: command.destinationPort ?? file?.destinationPort)),
             forwardTo: command.to ?? file?.to,
             metrics: try (command.metrics ?? file?.metrics).map { text in
                 guard let parsed = OptionValues.metricsAddress(text) else {
@@ -77,6 +82,13 @@ struct Settings: Sendable {
             },
             force: command.force || (file?.force ?? false),
             followSequences: command.followSequences || (file?.followSequences ?? false),
+            maxLatency: try (command.maxLatency ?? file?.maxLatency).map { microseconds in
+                guard microseconds >= 1, microseconds <= 1_000_000 else {
+                    throw ValidationError("max-latency must be 1...1000000 microseconds, not \(microseconds)")
+                }
+                return .nanoseconds(Int64(microseconds * 1000))
+            },
+            residencySampling: try residencySampling(command.sampleResidency ?? file?.sampleResidency, job: command.job ?? file?.job.flatMap { JobKind(rawValue: $0) } ?? .drop),
             duration: command.duration ?? file?.duration,
             statsInterval: command.statsInterval ?? file?.statsInterval ?? 1,
             logLevel: try command.logLevel ?? file?.logLevel.map { try parse($0, "log-level", accepted: Logger.Level.allCases.map(\.rawValue)) { Logger.Level(rawValue: $0) } } ?? .info)
@@ -84,7 +96,57 @@ struct Settings: Sendable {
         return settings
     }
 
+    /// One frame in N timed for residency: 64 for the jobs that send what they receive, which
+    /// are the only ones it applies to.
+    static func residencySampling(_ given: Int?, job: JobKind) throws -> Int {
+        let sends = job == .reflect || job == .forward
+        guard let given else { return sends ? 64 : 0 }
+        guard (0...1_000_000).contains(given) else { throw ValidationError("sample-residency must be 0...1000000 frames, not \(given)") }
+        if given > 0, !sends {
+            throw ValidationError("sample-residency applies to reflect and forward (the jobs that send what they receive), not \(job)")
+        }
+        return given
+    }
+
+    /// UDP endpoints when a destination address is given; the other keys need it.
+    static func udpEndpoints(source: String?, destination: String?, sourcePort: Int?, destinationPort: Int?) throws -> GenerateOptions.UDPEndpoints? {
+        guard let destination else {
+            if source != nil || sourcePort != nil || destinationPort != nil {
+                throw ValidationError("source-ip, source-port and destination-port describe UDP datagrams: give destination-ip too")
+            }
+            return nil
+        }
+        func address(_ text: String, _ key: String) throws -> [UInt8] {
+            let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+            let bytes = parts.compactMap { $0.count <= 3 && $0.allSatisfy(\.isNumber) ? UInt8($0) : nil }
+            guard parts.count == 4, bytes.count == 4 else {
+                throw ValidationError("\(key) must be an IPv4 address such as 198.18.0.2, not \(quotedInput(text))")
+            }
+            return bytes
+        }
+        func port(_ value: Int?, _ key: String) throws -> UInt16 {
+            guard let value else { return 9 }
+            guard (1...65535).contains(value) else { throw ValidationError("\(key) must be 1...65535, not \(value)") }
+            return UInt16(value)
+        }
+        return GenerateOptions.UDPEndpoints(
+            source: try source.map { try address($0, "source-ip") } ?? [198, 18, 0, 1], destination: try address(destination, "destination-ip"),
+            sourcePort: try port(sourcePort, "source-port"), destinationPort: try port(destinationPort, "destination-port"))
+    }
+
     func check() throws {
+        if maxLatency != nil, wait != .adaptive {
+            throw ValidationError("max-latency bounds the adaptive wait (--wait adaptive); with --wait \(wait.rawValue) it means nothing")
+        }
+        if generate.udp != nil, job != .generate {
+            throw ValidationError("destination-ip makes generate send UDP datagrams; the \(job) job sends none")
+        }
+        if generate.udp != nil, generate.size < ProbeStamp.minimumUDPLength {
+            throw ValidationError("a stamped UDP/IPv4 frame is at least \(ProbeStamp.minimumUDPLength) bytes, not \(generate.size): give --size \(ProbeStamp.minimumUDPLength) or more")
+        }
+        if followSequences, job != .drop, job != .reflect {
+            throw ValidationError("follow-sequences applies to drop and reflect, not \(job)")
+        }
         if let fragmentMTU, !(68...9000).contains(fragmentMTU) {
             throw ValidationError("fragment-mtu must be 68...9000, not \(fragmentMTU)")
         }
@@ -124,8 +186,13 @@ struct Settings: Sendable {
         try parse(text, key, accepted: Value.allCases.map(\.rawValue), make)
     }
 
-    static func generateOptions(size: Int?, rate: Double?, count: Int?, destination: String?) throws -> GenerateOptions {
+    static func generateOptions(
+        size: Int?, rate: Double?, count: Int?, destination: String?, udp: GenerateOptions.UDPEndpoints? = nil
+    ) throws -> GenerateOptions {
         var options = GenerateOptions()
+        options.udp = udp
+        // The least a UDP frame with its stamp takes, unless a size is given.
+        if udp != nil { options.size = ProbeStamp.minimumUDPLength }
         if let size {
             guard (60...9000).contains(size) else { throw ValidationError("size must be 60...9000 bytes, not \(size)") }
             options.size = size

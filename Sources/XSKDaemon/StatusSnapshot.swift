@@ -24,15 +24,29 @@ public struct StatusSnapshot: Codable, Sendable {
         /// The stamped frames' sequences per flow (the queue's totals are among `values`).
         public var flows: [Flow]
         /// The round trips of the job's probes (the latency job's); nil when it timed none.
-        public var roundTrip: RoundTrip?
-        /// Round trips at or below each of `StatusSnapshot.roundTripBounds` (for the metrics'
-        /// histogram; not in the JSON), and their sum in nanoseconds.
-        var roundTripCumulative: [UInt64] = []
-        var roundTripSum: UInt64 = 0
+        public var roundTrip: LatencySummary?
+        /// Sampled frames' residencies, arrival to transmit completion (reflect, forward); nil
+        /// when none was timed.
+        public var residency: LatencySummary?
+        /// Each histogram's buckets for the metrics (not in the JSON).
+        var roundTripBuckets = HistogramBuckets()
+        var residencyBuckets = HistogramBuckets()
 
-        /// A round-trip histogram's summary, in nanoseconds.
-        public struct RoundTrip: Codable, Sendable, Equatable, CustomStringConvertible {
-            /// Round trips timed.
+        /// A histogram's values at or below each of `StatusSnapshot.latencyBounds`, and their
+        /// sum in nanoseconds: what a Prometheus histogram exposes.
+        struct HistogramBuckets: Sendable {
+            var cumulative: [UInt64] = []
+            var sum: UInt64 = 0
+            init() {}
+            init(_ histogram: LatencyHistogram) {
+                cumulative = histogram.cumulativeCounts(atUpperBounds: StatusSnapshot.latencyBounds)
+                sum = histogram.sum
+            }
+        }
+
+        /// A latency histogram's summary, in nanoseconds.
+        public struct LatencySummary: Codable, Sendable, Equatable, CustomStringConvertible {
+            /// Times recorded.
             public var count: UInt64
             /// The shortest.
             public var minimum: UInt64
@@ -72,10 +86,10 @@ public struct StatusSnapshot: Codable, Sendable {
                 self.mean = mean
             }
 
-            /// In microseconds, one line.
+            /// In microseconds, one line: "COUNT: min A, p50 B, ... us".
             public var description: String {
                 func us(_ ns: UInt64) -> String { String(format: "%.1f", Double(ns) / 1000) }
-                return "round trips \(count): min \(us(minimum)), p50 \(us(p50)), p90 \(us(p90)), p99 \(us(p99)), "
+                return "\(count): min \(us(minimum)), p50 \(us(p50)), p90 \(us(p90)), p99 \(us(p99)), "
                     + "p99.9 \(us(p999)), max \(us(maximum)) us"
             }
         }
@@ -124,6 +138,7 @@ public struct StatusSnapshot: Codable, Sendable {
             for field in QueueSample.fields { try container.encode(self[field.name], forKey: Key(field.name)) }
             try container.encode(flows, forKey: Key("flows"))
             try container.encodeIfPresent(roundTrip, forKey: Key("round_trip"))
+            try container.encodeIfPresent(residency, forKey: Key("residency"))
         }
 
         /// Reads what `encode(to:)` wrote.
@@ -136,7 +151,8 @@ public struct StatusSnapshot: Codable, Sendable {
                 values[field.name] = try container.decodeIfPresent(UInt64.self, forKey: Key(field.name))
             }
             flows = try container.decodeIfPresent([Flow].self, forKey: Key("flows")) ?? []
-            roundTrip = try container.decodeIfPresent(RoundTrip.self, forKey: Key("round_trip"))
+            roundTrip = try container.decodeIfPresent(LatencySummary.self, forKey: Key("round_trip"))
+            residency = try container.decodeIfPresent(LatencySummary.self, forKey: Key("residency"))
         }
 
         init(_ sample: QueueSample) {
@@ -150,15 +166,16 @@ public struct StatusSnapshot: Codable, Sendable {
                     flow: flow, received: counts.received, missing: counts.lost, reordered: counts.reordered, duplicated: counts.duplicated,
                     restarts: counts.restarts)
             }
-            roundTrip = RoundTrip(sample.measurements.roundTrips)
-            roundTripCumulative = sample.measurements.roundTrips.cumulativeCounts(atUpperBounds: StatusSnapshot.roundTripBounds)
-            roundTripSum = sample.measurements.roundTrips.sum
+            roundTrip = LatencySummary(sample.measurements.roundTrips)
+            roundTripBuckets = HistogramBuckets(sample.measurements.roundTrips)
+            residency = LatencySummary(sample.measurements.residency)
+            residencyBuckets = HistogramBuckets(sample.measurements.residency)
         }
     }
 
-    /// The metrics histogram's bucket bounds for round trips, in nanoseconds: 1-2-5 steps from
-    /// 1 us to 1 s.
-    static let roundTripBounds: [UInt64] = (0..<7).flatMap { decade -> [UInt64] in
+    /// The metrics histograms' bucket bounds (round trips, residency), in nanoseconds: 1-2-5
+    /// steps from 1 us to 1 s.
+    static let latencyBounds: [UInt64] = (0..<7).flatMap { decade -> [UInt64] in
         let scale = [UInt64](repeating: 10, count: decade).reduce(1000, *)
         return [scale, 2 * scale, 5 * scale]
     } + [1_000_000_000]
@@ -248,7 +265,8 @@ public struct StatusSnapshot: Codable, Sendable {
             lines.append(String(
                 format: "  frames per RX batch %.1f, per TX batch %.1f; system calls per frame %.4f",
                 queue.meanReceiveBatch, queue.meanTransmitBatch, queue.systemCallsPerFrame))
-            if let roundTrip = queue.roundTrip { lines.append("  \(roundTrip)") }
+            if let roundTrip = queue.roundTrip { lines.append("  round trips \(roundTrip)") }
+            if let residency = queue.residency { lines.append("  residency \(residency)") }
         }
         if hidden > 0 { lines.append("(\(hidden) counters at 0 not shown; --all shows them)") }
         return lines.joined(separator: "\n")

@@ -2,6 +2,7 @@
 // bookkeeping (empty rounds in a row, frames taken in the awake spell) kept in one place for
 // every poll loop, whatever its job and however many ports it polls.
 
+import Glibc
 import XSK
 
 /// How an idle poll thread waits.
@@ -28,11 +29,26 @@ struct IdleWait {
     @usableFromInline var spin: AdaptiveSpin
     @usableFromInline var emptyRounds = 0
     @usableFromInline var spellFrames = 0
+    /// With a latency cap: the longest nap that still keeps it (the cap less what a wakeup
+    /// takes here), nil without a cap.
+    @usableFromInline let longestNap: Duration?
+    /// With a latency cap that a wakeup from sleep alone would break: never sleep.
+    @usableFromInline let neverSleeps: Bool
 
+    /// `maxLatency` caps how long a frame may wait in the RX ring for the adaptive wait;
+    /// `wakeupLatency` is how late a sleeping thread wakes on this machine (see
+    /// `IdleWait.measureWakeupLatency()`).
     @usableFromInline
-    init(mode: WaitMode, ringSize: Int, batchSize: Int) {
+    init(mode: WaitMode, ringSize: Int, batchSize: Int, maxLatency: Duration? = nil, wakeupLatency: Duration = .zero) {
         self.mode = mode
         spin = AdaptiveSpin(ringSize: ringSize, batchSize: batchSize)
+        if mode == .adaptive, let maxLatency {
+            neverSleeps = wakeupLatency >= maxLatency
+            longestNap = maxLatency - wakeupLatency
+        } else {
+            neverSleeps = false
+            longestNap = nil
+        }
     }
 
     /// A round of polling took `frames`: nil while frames come, else what to do now.
@@ -57,7 +73,30 @@ struct IdleWait {
         switch mode {
         case .spin: return .keepPolling
         case .poll: return .sleep(.untilFrames)
-        case .adaptive: return spin.keepSpinning(rounds: emptyRounds) ? .keepPolling : .sleep(spin.willSleep())
+        case .adaptive:
+            if neverSleeps || spin.keepSpinning(rounds: emptyRounds) { return .keepPolling }
+            let sleep = spin.willSleep()
+            guard let longestNap, case .nap(let nap) = sleep, nap > longestNap else { return .sleep(sleep) }
+            // A nap would break the cap: a shorter one, or where even the shortest would, poll()
+            // (which wakes at the first frame, within the wakeup time the cap allows).
+            return longestNap >= AdaptiveSpin.shortestNap ? .sleep(.nap(longestNap)) : .sleep(.untilFrames)
         }
+    }
+
+    /// How late this thread wakes from a short timed sleep, measured now: the 15th of 16
+    /// sleeps of 20 µs, sorted by how much each overslept (timer slack, the scheduler, a
+    /// virtual CPU's halt). What a frame arriving at a sleeping thread waits at least.
+    static func measureWakeupLatency() -> Duration {
+        let clock = ContinuousClock()
+        var late: [Duration] = []
+        late.reserveCapacity(16)
+        for _ in 0..<16 {
+            var request = timespec(tv_sec: 0, tv_nsec: 20_000)
+            let start = clock.now
+            _ = nanosleep(&request, nil)
+            late.append(max(.zero, clock.now - start - .microseconds(20)))
+        }
+        late.sort()
+        return late[14]
     }
 }

@@ -9,6 +9,10 @@ public struct JobMeasurements: Sendable {
     public var sequences = FlowSequences()
     /// Round trips of the job's own probes, in nanoseconds (the latency job's).
     public var roundTrips = LatencyHistogram()
+    /// Residencies of sampled frames, arrival at the XDP program to transmit completion, in
+    /// nanoseconds (kept by the poll loop for every job when `PollSettings.residencySampling`
+    /// is on; a job's own value here is replaced).
+    public var residency = LatencyHistogram()
 
     /// Nothing measured yet.
     public init() {}

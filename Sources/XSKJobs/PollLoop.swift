@@ -15,6 +15,7 @@ enum PollLoop<Job: PacketJob> {
     @inlinable
     static func run(_ thread: QueueThread, _ makeJob: (JobSetup) throws -> Job) {
         thread.pinToCPU()
+        let wakeupLatency = thread.prepareWait()
         guard let ports = thread.makePorts() else { return }
         var context = JobContext(ports: ports, portCount: thread.sockets.count, base: thread.base, chunkSize: thread.chunkSize)
         var job: Job
@@ -27,22 +28,25 @@ enum PollLoop<Job: PacketJob> {
         }
         let frames = UnsafeMutablePointer<ReceivedFrame>.allocate(capacity: thread.settings.queue.batchSize)
         defer { frames.deallocate() }
-        loop(thread, &job, &context, ports, frames)
+        var residency = ResidencySampler(every: thread.settings.residencySampling)
+        loop(thread, &job, &context, ports, frames, &residency, wakeupLatency)
         job.stop(context: &context)
         context.flushAll()
-        thread.publish(ports, 0, job.measurements)
+        thread.publish(ports, 0, job.measurements, residency: residency.histogram)
         thread.finish(ports, thread.sockets.count)
     }
 
     @inlinable
     static func loop(
         _ thread: QueueThread, _ job: inout Job, _ context: inout JobContext, _ ports: UnsafeMutablePointer<JobPort>,
-        _ frames: UnsafeMutablePointer<ReceivedFrame>
+        _ frames: UnsafeMutablePointer<ReceivedFrame>, _ residency: inout ResidencySampler, _ wakeupLatency: Duration
     ) {
         let portCount = context.portCount
         let settings = thread.settings
         let batch = UnsafeMutableBufferPointer(start: frames, count: settings.queue.batchSize)
-        var waiting = IdleWait(mode: settings.wait, ringSize: thread.sockets[0].rx.size, batchSize: settings.queue.batchSize)
+        var waiting = IdleWait(
+            mode: settings.wait, ringSize: thread.sockets[0].rx.size, batchSize: settings.queue.batchSize,
+            maxLatency: settings.maxLatency, wakeupLatency: wakeupLatency)
         var nextPublish = ContinuousClock.now
         var publications = 0
         var loops = 0
@@ -53,6 +57,7 @@ enum PollLoop<Job: PacketJob> {
             for port in 0..<portCount {
                 let count = ports[port].queue.receive(into: batch)
                 guard count > 0 else { continue }
+                residency.received(frames, count: count, base: context.base, ports, portCount)
                 var received = ReceivedBatch(frames: frames, count: count, base: context.base, port: port)
                 job.receive(&received, context: &context)
                 received.releaseRemaining(&ports[port].queue)
@@ -62,6 +67,7 @@ enum PollLoop<Job: PacketJob> {
             for port in 0..<portCount where ports[port].queue.transmitOutstanding > 0 {
                 ports[port].queue.reapCompletions()
             }
+            if residency.pending { residency.reaped(ports, portCount) }
             var slept = false
             if let action = waiting.after(frames: busy) {
                 slept = idle(thread, action, &context, ports)
@@ -72,7 +78,8 @@ enum PollLoop<Job: PacketJob> {
                 publications &+= 1
                 // The MTU about once a second (an ioctl): off the per-batch path.
                 if publications % 10 == 0 { thread.followMTU(ports) }
-                thread.publish(ports, portCount, job.measurements)
+                residency.published(ports, portCount)
+                thread.publish(ports, portCount, job.measurements, residency: residency.histogram)
                 if context.isFinished, !finishedPublished {
                     finishedPublished = true
                     thread.markFinished()

@@ -7,6 +7,8 @@
 //   offset 14: sequence (8 bytes)   22: magic "XSKP" (4)   26: flow (4)   30: send time, ns (8)
 //
 // The sequence stays where it has always been (offset 14), so older readers still find it.
+// In a UDP/IPv4 datagram (IHL 5, not fragmented) the same 24 bytes open the UDP payload,
+// offset 42, so that a datagram an ordinary socket receives is stamped too.
 
 #if canImport(Glibc)
 import Glibc
@@ -42,19 +44,38 @@ public struct ProbeStamp: Sendable, Equatable {
     public static let timeOffset = 30
     /// The shortest frame that carries a stamp.
     public static let minimumLength = 38
+    /// The stamp's size.
+    public static let size = 24
+    /// Where a UDP/IPv4 datagram's stamp starts: its payload, after 14 + 20 + 8 header bytes.
+    public static let udpPayloadOffset = 42
+    /// The shortest UDP/IPv4 frame that carries a stamp.
+    public static let minimumUDPLength = udpPayloadOffset + size
 
     /// The stamp in `bytes`, nil when they are not a stamped frame (too short, another
-    /// ethertype, no magic).
+    /// ethertype or a UDP/IPv4 datagram without one, no magic).
     @inlinable
     public static func read(_ bytes: RawSpan) -> ProbeStamp? {
-        guard bytes.byteCount >= minimumLength,
-            bytes.unsafeLoadUnaligned(fromByteOffset: 12, as: UInt16.self) == ethertype.bigEndian,
-            UInt32(littleEndian: bytes.unsafeLoadUnaligned(fromByteOffset: magicOffset, as: UInt32.self)) == magic
+        guard bytes.byteCount >= minimumLength else { return nil }
+        let type = bytes.unsafeLoadUnaligned(fromByteOffset: 12, as: UInt16.self)
+        let shift: Int
+        if type == ethertype.bigEndian {
+            shift = 0
+        } else if type == UInt16(0x0800).bigEndian, bytes.byteCount >= minimumUDPLength,
+            bytes.unsafeLoadUnaligned(fromByteOffset: 14, as: UInt8.self) == 0x45,
+            bytes.unsafeLoadUnaligned(fromByteOffset: 23, as: UInt8.self) == 17,
+            // Not a fragment: the first fragment's payload carries it, the others' cannot.
+            UInt16(bigEndian: bytes.unsafeLoadUnaligned(fromByteOffset: 20, as: UInt16.self)) & 0x3FFF == 0
+        {
+            shift = udpPayloadOffset - sequenceOffset
+        } else {
+            return nil
+        }
+        guard UInt32(littleEndian: bytes.unsafeLoadUnaligned(fromByteOffset: magicOffset + shift, as: UInt32.self)) == magic
         else { return nil }
         return ProbeStamp(
-            flow: UInt32(littleEndian: bytes.unsafeLoadUnaligned(fromByteOffset: flowOffset, as: UInt32.self)),
-            sequence: UInt64(littleEndian: bytes.unsafeLoadUnaligned(fromByteOffset: sequenceOffset, as: UInt64.self)),
-            sentNanoseconds: UInt64(littleEndian: bytes.unsafeLoadUnaligned(fromByteOffset: timeOffset, as: UInt64.self)))
+            flow: UInt32(littleEndian: bytes.unsafeLoadUnaligned(fromByteOffset: flowOffset + shift, as: UInt32.self)),
+            sequence: UInt64(littleEndian: bytes.unsafeLoadUnaligned(fromByteOffset: sequenceOffset + shift, as: UInt64.self)),
+            sentNanoseconds: UInt64(littleEndian: bytes.unsafeLoadUnaligned(fromByteOffset: timeOffset + shift, as: UInt64.self)))
     }
 
     /// The monotonic clock (CLOCK_MONOTONIC, as ContinuousClock) in nanoseconds: the send time
@@ -75,5 +96,17 @@ public struct ProbeStamp: Sendable, Equatable {
         bytes.storeBytes(of: Self.magic.littleEndian, toByteOffset: Self.magicOffset, as: UInt32.self)
         bytes.storeBytes(of: flow.littleEndian, toByteOffset: Self.flowOffset, as: UInt32.self)
         bytes.storeBytes(of: sentNanoseconds.littleEndian, toByteOffset: Self.timeOffset, as: UInt64.self)
+    }
+
+    /// Writes the stamp at the start of a UDP/IPv4 datagram's payload (the headers are the
+    /// caller's, the UDP checksum too: see `InternetChecksum`).
+    @inlinable
+    public func writeUDPPayload(into bytes: UnsafeMutableRawBufferPointer) {
+        precondition(bytes.count >= Self.minimumUDPLength, "a stamped UDP frame is at least \(Self.minimumUDPLength) bytes, not \(bytes.count)")
+        let shift = Self.udpPayloadOffset - Self.sequenceOffset
+        bytes.storeBytes(of: sequence.littleEndian, toByteOffset: Self.sequenceOffset + shift, as: UInt64.self)
+        bytes.storeBytes(of: Self.magic.littleEndian, toByteOffset: Self.magicOffset + shift, as: UInt32.self)
+        bytes.storeBytes(of: flow.littleEndian, toByteOffset: Self.flowOffset + shift, as: UInt32.self)
+        bytes.storeBytes(of: sentNanoseconds.littleEndian, toByteOffset: Self.timeOffset + shift, as: UInt64.self)
     }
 }

@@ -19,6 +19,15 @@ public struct PollSettings: Sendable {
     public var busyPolling = false
     /// Each queue's batch size, fragment alignment, MTU and fill strategy.
     public var queue = XSKQueue.Configuration()
+    /// With the adaptive wait: the longest a frame may wait in the RX ring for the poll thread.
+    /// Naps are shortened to keep it, and where even a wakeup from sleep takes longer on this
+    /// machine (measured at each thread's start), the thread polls without sleeping. The
+    /// threads' timer slack drops to 1 µs. nil: no cap (naps up to 1 ms while a stream flows).
+    public var maxLatency: Duration?
+    /// Residency sampling: one received frame in this many is timed from its arrival at the
+    /// XDP program to its transmit completion (for jobs that send what they receive); 0: off.
+    /// On, the program reads the clock for every frame it sends to the queue.
+    public var residencySampling = 0
     /// The defaults: the adaptive wait, no busy polling, and the queue's default configuration.
     public init() {}
 }
@@ -126,6 +135,30 @@ public final class QueueThread: @unchecked Sendable {
         if result != 0 { logger.warning("cannot pin the poll thread", metadata: ["cpu": "\(cpu)", "errno": "\(result)"]) }
     }
 
+    /// Sets the thread up for its wait: with a latency cap, the timer slack to 1 µs and the
+    /// wakeup time measured (logged with what it means for the wait); zero without a cap.
+    @usableFromInline
+    func prepareWait() -> Duration {
+        guard settings.wait == .adaptive, let cap = settings.maxLatency else { return .zero }
+        let result = cshims_set_timer_slack(1000)
+        if result != 0 { logger.warning("cannot lower the poll thread's timer slack", metadata: ["errno": "\(result)"]) }
+        let wakeup = IdleWait.measureWakeupLatency()
+        let microseconds = { (duration: Duration) in "\((duration / .microseconds(1) * 10).rounded() / 10)" }
+        if wakeup >= cap {
+            logger.notice(
+                "a sleeping poll thread wakes later than the latency cap allows: it polls without sleeping",
+                metadata: ["maxLatencyMicroseconds": "\(microseconds(cap))", "wakeupMicroseconds": "\(microseconds(wakeup))"])
+        } else {
+            logger.info(
+                "latency cap: naps shortened to keep it",
+                metadata: [
+                    "maxLatencyMicroseconds": "\(microseconds(cap))", "wakeupMicroseconds": "\(microseconds(wakeup))",
+                    "longestNapMicroseconds": "\(microseconds(cap - wakeup))",
+                ])
+        }
+        return wakeup
+    }
+
     /// Each port's queue, set up on this thread; nil (failure published, what was made
     /// stopped) if one cannot be.
     @usableFromInline
@@ -134,6 +167,7 @@ public final class QueueThread: @unchecked Sendable {
         for port in sockets.indices {
             do {
                 let queue = try XSKQueue(socket: sockets[port], programs: programs[port], configuration: settings.queue, logger: logger)
+                if settings.residencySampling > 0 { try programs[port].setArrivalStamps(true, queue: self.queue) }
                 (ports + port).initialize(to: JobPort(queue: queue, capacity: settings.queue.batchSize))
             } catch {
                 fail("\(error)")
@@ -159,13 +193,16 @@ public final class QueueThread: @unchecked Sendable {
     /// Publishes every port's counters and census, and the job's measurements when given,
     /// under one lock.
     @usableFromInline
-    func publish(_ ports: UnsafeMutablePointer<JobPort>, _ count: Int, _ measurements: JobMeasurements? = nil) {
+    func publish(
+        _ ports: UnsafeMutablePointer<JobPort>, _ count: Int, _ measurements: JobMeasurements? = nil, residency: LatencyHistogram? = nil
+    ) {
         published.withLock { snapshot in
             for port in 0..<count {
                 snapshot.ports[port].statistics = ports[port].queue.statistics
                 snapshot.ports[port].census = ports[port].queue.census
             }
             if let measurements { snapshot.measurements = measurements }
+            if let residency { snapshot.measurements.residency = residency }
         }
     }
 
@@ -179,6 +216,7 @@ public final class QueueThread: @unchecked Sendable {
     func finish(_ ports: UnsafeMutablePointer<JobPort>, _ made: Int) {
         publish(ports, made)
         for port in 0..<made {
+            if settings.residencySampling > 0 { try? programs[port].setArrivalStamps(false, queue: queue) }
             let kernel = try? sockets[port].statistics()
             let report = (ports + port).move().takeQueue().stop(programs: programs[port])
             published.withLock {

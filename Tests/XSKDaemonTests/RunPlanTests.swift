@@ -69,6 +69,32 @@ struct RunPlanTests {
         #expect(try Self.refusal([], Self.facts()) == nil)
     }
 
+    @Test("latency cap, residency sampling and UDP endpoints reach the plan; their misuses are refused, naming why")
+    func latencyAndUDPSettings() throws {
+        let capped = try RunPlan.make(Self.settings(["-i", "eth1", "--max-latency", "50", "--job", "reflect"]), facts: Self.facts())
+        #expect(capped.poll.maxLatency == .microseconds(50) && capped.poll.residencySampling == 64)
+        #expect(try RunPlan.make(Self.settings(["-i", "eth1"]), facts: Self.facts()).poll.residencySampling == 0)
+        #expect(try Self.settings(["-i", "eth1", "--job", "reflect", "--sample-residency", "0"]).residencySampling == 0)
+        let udp = try Self.settings(["-i", "eth1", "--job", "generate", "--destination-ip", "198.18.0.2", "--destination-port", "9000"])
+        #expect(udp.generate.udp == .init(source: [198, 18, 0, 1], destination: [198, 18, 0, 2], sourcePort: 9, destinationPort: 9000))
+        #expect(udp.generate.size == 66, "the least a stamped datagram takes")
+        let refusals: [([String], String)] = [
+            (["--wait", "spin", "--max-latency", "50"], "max-latency bounds the adaptive wait"),
+            (["--max-latency", "0"], "max-latency must be 1...1000000"),
+            (["--sample-residency", "8"], "sample-residency applies to reflect and forward"),
+            (["--job", "latency", "--destination-ip", "198.18.0.2"], "the latency job sends none"),
+            (["--job", "generate", "--destination-ip", "198.18.0.2", "--size", "64"], "at least 66 bytes"),
+            (["--job", "generate", "--destination-ip", "198.18.0"], "must be an IPv4 address"),
+            (["--job", "generate", "--destination-ip", "198.18.0.2", "--destination-port", "0"], "destination-port must be 1...65535"),
+            (["--job", "generate", "--source-port", "5"], "give destination-ip too"),
+            (["--job", "generate", "--follow-sequences"], "follow-sequences applies to drop and reflect"),
+        ]
+        for (arguments, expected) in refusals {
+            let refusal = try Self.refusal(arguments, Self.facts())
+            #expect(refusal?.contains(expected) == true, "\(arguments): \(refusal ?? "accepted")")
+        }
+    }
+
     @Test("generate refuses frames longer than one UMEM chunk, naming the limit")
     func generateSizeBound() throws {
         #expect(throws: (any Error).self) { try Self.settings(["-i", "eth1", "--job", "generate", "--size", "2049"]) }

@@ -311,10 +311,17 @@ extension DaemonTests {
     func latencyJob() throws {
         let lab = try VethLab()
         defer { lab.destroy() }
-        let reflector = try RunningDaemon(
-            lab: lab, arguments: ["run", "-i", lab.generatorInterface, "--job", "reflect", "--stats-interval", "0"], side: .generator)
-        #expect(reflector.waitFor("xskd running"))
         let port = 20_000 + Int(getpid() % 10_000)
+        // The reflector follows the probes' sequences, samples one frame in 8 for residency,
+        // and caps the adaptive wait.
+        let reflector = try RunningDaemon(
+            lab: lab,
+            arguments: [
+                "run", "-i", lab.generatorInterface, "--job", "reflect", "--stats-interval", "0", "--follow-sequences", "--sample-residency", "8",
+                "--max-latency", "500", "--metrics", "127.0.0.1:\(port + 1)",
+            ], side: .generator)
+        #expect(reflector.waitFor("xskd running"))
+        #expect(reflector.errors.withLock { $0 }.contains("latency cap") || reflector.errors.withLock { $0 }.contains("polls without sleeping"))
         let paced = try RunningDaemon(lab: lab, arguments: [
             "run", "-i", lab.deviceInterface, "--job", "latency", "--count", "2000", "--rate", "1000", "--stats-interval", "0",
             "--metrics", "127.0.0.1:\(port)",
@@ -345,7 +352,73 @@ extension DaemonTests {
             #expect(output.contains("sequence_received_total \(count), sequence_missing 0,"), "every probe back: \(output)")
             print("latency job, \(count) probes: \(line)")
         }
+        let reflected = try ServiceTests.scrape(lab, side: .generator, url: "http://127.0.0.1:\(port + 1)/metrics")
+        #expect(reflected.types["xskd_residency_seconds"] == "histogram", "\(reflected.body.suffix(600))")
+        let reflectorQueue = "interface=\"\(lab.generatorInterface)\",queue=\"0\""
+        let sampled = reflected.samples["xskd_residency_seconds_count{\(reflectorQueue)}"] ?? 0
+        #expect(sampled > 0 && sampled <= 2200.0 / 8 + 1, "one in 8 of 2200 frames at most: \(sampled)")
         #expect(reflector.terminate() == 0)
+        // The reflector's stop report: both runs' flows in full, and the residency.
+        let report = reflector.output.withLock { $0 }
+        #expect(report.contains("sequence_received_total 2000, sequence_missing 0,") && report.contains("sequence_received_total 200, sequence_missing 0,"), "\(report)")
+        let residency = try #require(report.split(separator: "\n").first { $0.contains("residency (arrival to transmit completion)") }, "\(report)")
+        let microseconds = residency.split(separator: ":").last!.split(whereSeparator: { $0 == " " || $0 == "," }).compactMap { Double($0) }
+        #expect(microseconds.count == 6 && microseconds.allSatisfy { $0 > 0 && $0 < 1_000_000 }, "\(residency)")
+        #expect(zip(microseconds, microseconds.dropFirst()).allSatisfy { $0 <= $1 }, "percentiles in order: \(residency)")
+        print("reflect residency: \(residency)")
+    }
+
+    @Test("generate --destination-ip: UDP/IPv4 datagrams that an ordinary socket receives, their checksums valid to the kernel and to a reader of our own")
+    func udpDatagrams() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let mac = try lab.exec(in: .device, "cat", "/sys/class/net/\(lab.deviceInterface)/address").trimmingCharacters(in: .whitespacesAndNewlines)
+        let count = 500
+        // A UDP socket takes the datagrams (the kernel checks their checksums on the way: a bad
+        // one would count in UdpInCsumErrors and never arrive); a packet socket sees the same
+        // frames, whose IPv4 and UDP checksums are recomputed here, independently of xskd's code.
+        let script = """
+            import socket, struct, sys
+            count, address = int(sys.argv[1]), sys.argv[2]
+            def fold(data):
+                if len(data) % 2: data += b"\\0"
+                total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+                while total > 0xFFFF: total = (total & 0xFFFF) + (total >> 16)
+                return total
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.bind((address, 9000))
+            udp.settimeout(10)
+            raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+            raw.settimeout(10)
+            for s in (udp, raw): s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE: room for all
+            print("listening", file=sys.stderr, flush=True)
+            sequences, checked, bad = [], 0, 0
+            while len(sequences) < count:
+                payload, sender = udp.recvfrom(4096)
+                sequences.append(struct.unpack_from("<Q", payload, 0)[0])
+                assert payload[8:12] == b"XSKP", payload[:16]
+            while checked < count:
+                frame = raw.recv(4096)
+                ip, segment = frame[14:34], frame[34:]
+                if ip[9] != 17 or ip[16:20] != socket.inet_aton(address): continue
+                pseudo = ip[12:20] + struct.pack("!BBH", 0, 17, len(segment))
+                bad += fold(ip) != 0xFFFF or fold(pseudo + segment) != 0xFFFF
+                checked += 1
+            print(len(sequences), sequences == list(range(count)), sender[0], sender[1], checked, bad)
+            """
+        let receiver = try RunningDaemon(lab: lab, arguments: [], wrapper: ["/usr/bin/python3", "-c", script, "\(count)", lab.deviceAddress, "--"])
+        #expect(receiver.waitFor("listening"), "\(receiver.errors.withLock { $0 })")
+        let sender = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.generatorInterface, "--job", "generate", "--destination-ip", lab.deviceAddress, "--source-ip", lab.generatorAddress,
+            "--destination-port", "9000", "--source-port", "4242", "--destination-mac", mac, "--size", "200", "--count", "\(count)",
+            "--rate", "5000", "--stats-interval", "0",
+        ], side: .generator)
+        #expect(sender.wait() == 0, "\(sender.errors.withLock { $0 })")
+        #expect(receiver.wait() == 0, "\(receiver.errors.withLock { $0 })")
+        let result = receiver.output.withLock { $0 }.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(result == "\(count) True \(lab.generatorAddress) 4242 \(count) 0", "received, in order, from, port, checked, bad: \(result)")
+        let counters = try lab.exec(in: .device, "nstat", "-az", "UdpInCsumErrors")
+        #expect(counters.split(separator: "\n").contains { $0.hasPrefix("UdpInCsumErrors") && $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first == "0" }, "\(counters)")
     }
 
     @Test("generate: --rate paces the frames")

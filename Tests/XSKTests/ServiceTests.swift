@@ -132,7 +132,7 @@ struct ServiceTests {
 
     /// Every sample of a scrape, parsed by prometheus_client's own parser (Debian's
     /// python3-prometheus-client): "name{labels}" -> value, and each family's type.
-    static func scrape(_ lab: VethLab, url: String) throws -> (samples: [String: Double], types: [String: String], body: String) {
+    static func scrape(_ lab: VethLab, side: VethLab.Side = .device, url: String) throws -> (samples: [String: Double], types: [String: String], body: String) {
         let script = """
             import json, sys, urllib.request
             from prometheus_client.parser import text_string_to_metric_families
@@ -145,7 +145,7 @@ struct ServiceTests {
                     samples[f"{s.name}{{{labels}}}"] = s.value
             print(json.dumps({"samples": samples, "types": types, "body": body}))
             """
-        let text = try lab.exec(in: .device, "/usr/bin/python3", "-c", script, url)
+        let text = try lab.exec(in: side, "/usr/bin/python3", "-c", script, url)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
         return (
             try #require(object["samples"] as? [String: Double]), try #require(object["types"] as? [String: String]),
