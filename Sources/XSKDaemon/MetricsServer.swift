@@ -153,7 +153,33 @@ final class MetricsServer: @unchecked Sendable {
                 "residency_seconds", help: "Sampled frames' time from arrival at the XDP program to transmit completion", snapshot
             ) { ($0.residency, $0.residencyBuckets) }
         }
-        if roundTrips || residency { histograms.withLock { $0 = text } }
+        text += Self.flowExposition(snapshot)
+        histograms.withLock { $0 = text }
+    }
+
+    /// Each flow's sequence counts, under the queue totals' names with a `flow` label (the
+    /// flow id in hex): at most `FlowSequences.capacity` flows a queue, and a flow once seen
+    /// stays, so its counters only grow. Nothing while no queue has seen a stamped frame.
+    static func flowExposition(_ snapshot: StatusSnapshot) -> String {
+        guard snapshot.queues.contains(where: { !$0.flows.isEmpty }) else { return "" }
+        let families: [(String, String, String, (StatusSnapshot.QueueStatus.Flow) -> UInt64)] = [
+            ("sequence_received_total", "counter", "Stamped frames received, per flow", \.received),
+            ("sequence_missing", "gauge", "Sequence numbers not received (yet), per flow", \.missing),
+            ("sequence_reordered_total", "counter", "Stamped frames that came after a later one, per flow", \.reordered),
+            ("sequence_duplicated_total", "counter", "Stamped frames whose number was seen already, per flow", \.duplicated),
+            ("sequence_restarts_total", "counter", "Times a flow's sender started again, per flow", \.restarts),
+        ]
+        var text = ""
+        for (name, type, help, value) in families {
+            text += "# HELP xskd_flow_\(name) \(help)\n# TYPE xskd_flow_\(name) \(type)\n"
+            for queue in snapshot.queues {
+                for flow in queue.flows {
+                    let labels = "interface=\"\(queue.interface)\",queue=\"\(queue.queue)\",flow=\"\(String(flow.flow, radix: 16))\""
+                    text += "xskd_flow_\(name){\(labels)} \(value(flow))\n"
+                }
+            }
+        }
+        return text
     }
 
     /// `xskd_NAME`, a Prometheus histogram per queue, from the counts `histogram` picks.

@@ -282,8 +282,11 @@ extension DaemonTests {
     func sequencesCounted() throws {
         let lab = try VethLab()
         defer { lab.destroy() }
-        let sink = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface, "--stats-interval", "0", "--follow-sequences"])
-        #expect(sink.waitFor("xskd running"))
+        let port = 20_000 + Int(getpid() % 10_000) + 2
+        let sink = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.deviceInterface, "--stats-interval", "0", "--follow-sequences", "--metrics", "127.0.0.1:\(port)",
+        ])
+        #expect(sink.waitFor("metrics served"))
         for run in 1...2 {
             // Paced, so that the veth between them drops nothing.
             let sender = try RunningDaemon(
@@ -301,6 +304,13 @@ extension DaemonTests {
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         let flows = try #require(((object["queues"] as? [[String: Any]])?.first?["flows"]) as? [[String: Any]])
         #expect(flows.count == 2 && flows.allSatisfy { $0["sequence_received_total"] as? Int == 3000 && $0["sequence_missing"] as? Int == 0 }, "\(flows)")
+        // And per flow in the metrics (published within ~100 ms, scraped after a second).
+        usleep(1_200_000)
+        let scrape = try ServiceTests.scrape(lab, url: "http://127.0.0.1:\(port)/metrics")
+        let received = scrape.samples.filter { $0.key.hasPrefix("xskd_flow_sequence_received_total{") }
+        #expect(received.count == 2 && received.values.allSatisfy { $0 == 3000 }, "\(received)")
+        let missing = scrape.samples.filter { $0.key.hasPrefix("xskd_flow_sequence_missing{") }
+        #expect(missing.count == 2 && missing.values.allSatisfy { $0 == 0 }, "\(missing)")
         #expect(sink.terminate() == 0)
         // And in the stop report, one line per flow.
         let report = sink.output.withLock { $0 }
