@@ -5,5 +5,5 @@
 /// The version of xskd and its libraries.
 public enum PackageVersion {
     /// Semantic version of this source tree.
-    public static let current = "0.6.0"
+    public static let current = "0.7.0"
 }
