@@ -53,6 +53,8 @@ int cshims_pin_current_thread(int cpu) {
     return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
+int cshims_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
+
 int cshims_set_timer_slack(unsigned long nanoseconds) {
     return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0) == 0 ? 0 : errno;
 }

@@ -95,6 +95,24 @@ static inline uint32_t cshims_load_acquire_u32(const uint32_t *pointer) {
     return __atomic_load_n(pointer, __ATOMIC_ACQUIRE);
 }
 
+/// An acquire load and a release store of an index two threads share (a capture's staging
+/// area: the poll thread produces, the writer consumes).
+static inline uint64_t cshims_load_acquire_u64(const uint64_t *pointer) {
+    return __atomic_load_n(pointer, __ATOMIC_ACQUIRE);
+}
+static inline void cshims_store_release_u64(uint64_t *pointer, uint64_t value) {
+    __atomic_store_n(pointer, value, __ATOMIC_RELEASE);
+}
+static inline uint32_t cshims_load_relaxed_u32(const uint32_t *pointer) {
+    return __atomic_load_n(pointer, __ATOMIC_RELAXED);
+}
+static inline void cshims_store_relaxed_u32(uint32_t *pointer, uint32_t value) {
+    __atomic_store_n(pointer, value, __ATOMIC_RELAXED);
+}
+
+/// memfd_create(2) with MFD_CLOEXEC: -1 and errno on failure.
+int cshims_memfd_create(const char *name);
+
 /// The version of libbpf linked in ("1.1"), for logs and bug reports. libxdp 1.3 exposes none.
 const char *cshims_libbpf_version(void);
 

@@ -70,6 +70,22 @@ public struct ConfigFile: Sendable {
     public var maxLatency: Double?
     /// `sample-residency`: one frame in N timed from arrival to transmit completion.
     public var sampleResidency: Int?
+    /// `write`: the capture job's pcapng file (`-` for standard output).
+    public var write: String?
+    /// `tap`: a pcapng file of what any other job receives and sends.
+    public var tap: String?
+    /// `snap-length`: bytes of each frame captured.
+    public var snapLength: Int?
+    /// `sample-capture`: one frame in N captured.
+    public var sampleCapture: Int?
+    /// `rotate-size`: MiB per capture file before the next one.
+    public var rotateSize: Int?
+    /// `rotate-seconds`: seconds per capture file before the next one.
+    public var rotateSeconds: Double?
+    /// `rotate-files`: capture files kept.
+    public var rotateFiles: Int?
+    /// `capture-buffer`: MiB of staging per queue between the poll thread and the writer.
+    public var captureBuffer: Int?
     /// `to`: the forward job's second interface.
     public var to: String?
     /// `metrics`: where Prometheus metrics are served.
@@ -99,6 +115,7 @@ public struct ConfigFile: Sendable {
         "batch", "ring-size", "fill-size", "cpus", "filter", "force", "follow-sequences", "duration", "stats-interval", "log-level",
         "size", "rate", "count", "destination-mac", "to", "metrics", "busy-poll", "fragment-mtu",
         "source-ip", "destination-ip", "source-port", "destination-port", "max-latency", "sample-residency",
+        "write", "tap", "snap-length", "sample-capture", "rotate-size", "rotate-seconds", "rotate-files", "capture-buffer",
     ]
 
     /// The longest file read, in bytes.
@@ -174,6 +191,14 @@ public struct ConfigFile: Sendable {
         file.destinationPort = try reader.integer("destination-port", as: Int.self)
         file.maxLatency = try reader.number("max-latency")
         file.sampleResidency = try reader.integer("sample-residency", as: Int.self)
+        file.write = try reader.string("write")
+        file.tap = try reader.string("tap")
+        file.snapLength = try reader.integer("snap-length", as: Int.self)
+        file.sampleCapture = try reader.integer("sample-capture", as: Int.self)
+        file.rotateSize = try reader.integer("rotate-size", as: Int.self)
+        file.rotateSeconds = try reader.number("rotate-seconds")
+        file.rotateFiles = try reader.integer("rotate-files", as: Int.self)
+        file.captureBuffer = try reader.integer("capture-buffer", as: Int.self)
         if let filter = members["filter"], !(filter is NSNull) {
             guard let filterMembers = filter as? [String: Any] else {
                 throw ValidationError("\(name): 'filter' has the wrong type: it must be an object such as {\"ethertype\": \"0x0800\"}")

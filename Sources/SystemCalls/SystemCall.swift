@@ -45,8 +45,10 @@ public enum SystemCall {
         }
     }
 
-    /// `mmap(2)`: returns the mapping or throws; `MAP_FAILED` never escapes.
+    /// `mmap(2)`: returns the mapping or throws; `MAP_FAILED` never escapes. `address` is a
+    /// hint, or with `MAP_FIXED` where the mapping goes.
     public static func mmap(
+        at address: UnsafeMutableRawPointer? = nil,
         length: Int,
         protection: Int32,
         flags: Int32,
@@ -54,8 +56,8 @@ public enum SystemCall {
         offset: Int = 0,
         context: @autoclosure () -> String
     ) throws(SystemCallError) -> UnsafeMutableRawPointer {
-        let address = Glibc.mmap(nil, length, protection, flags, fileDescriptor, off_t(offset))
-        guard let address, address != MAP_FAILED else {
+        let mapped = Glibc.mmap(address, length, protection, flags, fileDescriptor, off_t(offset))
+        guard let mapped, mapped != MAP_FAILED else {
             let error = errno
             throw SystemCallError(
                 call: "mmap", errno: error, context: context(),
@@ -63,7 +65,7 @@ public enum SystemCall {
                     ? "no free 2 MiB hugepages: reserve some with `sysctl vm.nr_hugepages=N`"
                     : nil)
         }
-        return address
+        return mapped
     }
 
     /// `munmap(2)`. A failure here is a bug in the caller (wrong address or length).

@@ -34,6 +34,7 @@ final class Daemon: @unchecked Sendable {
         let names = [options.interface] + (options.job == .forward ? options.forwardTo.map { [$0] } ?? [] : [])
         let facts = try MachineFacts.read(interfaces: names)
         let plan = try RunPlan.make(options, facts: facts)
+        OutputRoute.standardOutputIsCapture = options.capture?.toStandardOutput ?? false
         try checkPrivileges(umemBytes: UInt64(options.umemSize) << 20)
         // Before anything is attached: a second xskd on this interface stops here.
         let control = try ControlSocket(interface: plan.interface, logger: logger)
@@ -59,6 +60,9 @@ final class Daemon: @unchecked Sendable {
         case .latency:
             let probes = options.generate
             runner.start { _ in LatencyJob(probes) }
+        case .capture:
+            // The runner's capture records every frame on receive; the job gives it back.
+            runner.start { _ in DropJob() }
         }
         let startTime = Date()
         let started = ContinuousClock.now
@@ -91,6 +95,17 @@ final class Daemon: @unchecked Sendable {
                 "fill": "\(options.fillStrategy.rawValue)",
             ])
 
+        if let capture = options.capture {
+            var metadata: Logger.Metadata = [
+                "file": "\(capture.toStandardOutput ? "standard output" : capture.path)", "snapLength": "\(capture.snapLength)",
+                "oneFrameIn": "\(capture.sampling)", "directions": "\(capture.outbound ? "received and sent" : "received")",
+                "stagingMiB": "\(capture.stagingBytes >> 20)",
+            ]
+            if let bytes = capture.rotateBytes { metadata["rotateMiB"] = "\(bytes >> 20)" }
+            if let interval = capture.rotateInterval { metadata["rotateSeconds"] = "\(interval.inSeconds)" }
+            if let files = capture.maximumFiles { metadata["keepFiles"] = "\(files)" }
+            logger.info("capturing", metadata: metadata)
+        }
         // Every queue is bound and the program attached: the service manager may go on.
         notifier.ready(status: "\(options.job) on \(interface), \(plan.queues.count) queue(s)")
 
@@ -123,6 +138,7 @@ final class Daemon: @unchecked Sendable {
                 output("  residency (arrival to transmit completion) \(residency)")
             }
         }
+        if let capture = drain.capture { output("\(capture)") }
         output("\(drain)")
         if let leak = drain.leak { throw DaemonError("buffers still out at exit: \(leak.census)") }
         if let lost { throw DaemonError("interface \(lost) disappeared while xskd ran (deleted or moved to another namespace)") }
@@ -312,9 +328,17 @@ final class Daemon: @unchecked Sendable {
     }
 }
 
-/// A line on standard output, written at once (a pipe would otherwise buffer it until exit).
+/// A line on standard output, written at once (a pipe would otherwise buffer it until exit);
+/// on standard error while a capture is written to standard output.
 func output(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    let handle = OutputRoute.standardOutputIsCapture ? FileHandle.standardError : FileHandle.standardOutput
+    handle.write(Data((line + "\n").utf8))
+}
+
+/// Where the daemon's report lines go.
+enum OutputRoute {
+    /// Set once, before the run starts (and read after): standard output carries the capture.
+    nonisolated(unsafe) static var standardOutputIsCapture = false
 }
 
 /// What the service lifecycle asks of the daemon's control loop: stop (SIGTERM, SIGINT) or

@@ -17,4 +17,6 @@ public enum JobKind: String, Sendable, CaseIterable {
     /// Stamped probes to a reflecting peer, their round trips in a histogram: paced, or one
     /// at a time with --rate 0.
     case latency
+    /// Write every received frame into a pcapng file (--write), then give its buffer back.
+    case capture
 }

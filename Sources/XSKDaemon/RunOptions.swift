@@ -99,6 +99,30 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "generate: the UDP datagrams' destination port. (default: 9)")
     public var destinationPort: Int?
 
+    @Option(help: "capture: the pcapng file every received frame is written to, '-' for standard output (a pipe: --write - | tcpdump -r -).")
+    public var write: String?
+
+    @Option(help: "Any job but capture: a pcapng file of what the job receives and sends (the direction in each packet's flags), '-' for standard output.")
+    public var tap: String?
+
+    @Option(help: "capture, tap: bytes kept of each frame, 1...65535. (default: 65535)")
+    public var snapLength: Int?
+
+    @Option(help: "capture, tap: capture one frame in N. (default: 1)")
+    public var sampleCapture: Int?
+
+    @Option(help: "capture, tap: start a new file after this many MiB (files named FILE with a number before the extension). (default: none)")
+    public var rotateSize: Int?
+
+    @Option(help: "capture, tap: start a new file after this many seconds. (default: none)")
+    public var rotateSeconds: Double?
+
+    @Option(help: "capture, tap, with rotation: keep at most this many files, deleting the oldest. (default: every file)")
+    public var rotateFiles: Int?
+
+    @Option(help: "capture, tap: MiB of staging per queue between the poll thread and the writer; when the disk falls behind by more, frames are dropped from the capture, never from the job. (default: 8)")
+    public var captureBuffer: Int?
+
     @Option(help: "Serve Prometheus metrics at http://ADDRESS:PORT/metrics; a bare PORT listens on 127.0.0.1 and ::1, [IPv6]:PORT on that address. (default: off)")
     public var metrics: String?
 

@@ -92,6 +92,7 @@ enum RunPlan {
         configuration.poll.wait = settings.wait
         configuration.poll.maxLatency = settings.maxLatency
         configuration.poll.residencySampling = settings.residencySampling
+        configuration.capture = settings.capture
         configuration.poll.busyPolling = settings.busyPoll != nil
         configuration.poll.queue.batchSize = settings.batch
         configuration.poll.queue.fillStrategy = settings.fillStrategy

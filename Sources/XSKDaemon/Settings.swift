@@ -33,6 +33,7 @@ struct Settings: Sendable {
     var followSequences: Bool
     var maxLatency: Duration?
     var residencySampling: Int
+    var capture: CaptureSettings?
     var duration: Double?
     var statsInterval: Double
     var logLevel: Logger.Level
@@ -89,6 +90,7 @@ struct Settings: Sendable {
                 return .nanoseconds(Int64(microseconds * 1000))
             },
             residencySampling: try residencySampling(command.sampleResidency ?? file?.sampleResidency, job: command.job ?? file?.job.flatMap { JobKind(rawValue: $0) } ?? .drop),
+            capture: try captureSettings(command: command, file: file),
             duration: command.duration ?? file?.duration,
             statsInterval: command.statsInterval ?? file?.statsInterval ?? 1,
             logLevel: try command.logLevel ?? file?.logLevel.map { try parse($0, "log-level", accepted: Logger.Level.allCases.map(\.rawValue)) { Logger.Level(rawValue: $0) } } ?? .info)
@@ -106,6 +108,65 @@ struct Settings: Sendable {
             throw ValidationError("sample-residency applies to reflect and forward (the jobs that send what they receive), not \(job)")
         }
         return given
+    }
+
+    /// The capture: `write` for the capture job, `tap` for any other; the other keys need one.
+    static func captureSettings(command: RunOptions, file: ConfigFile?) throws -> CaptureSettings? {
+        let job = command.job ?? file?.job.flatMap { JobKind(rawValue: $0) } ?? .drop
+        let write = command.write ?? file?.write
+        let tap = command.tap ?? file?.tap
+        if job == .capture {
+            guard tap == nil else { throw ValidationError("the capture job writes its file with --write FILE; --tap is for the other jobs") }
+            guard write != nil else { throw ValidationError("the capture job needs its file: --write FILE (or --write - for standard output)") }
+        } else if write != nil {
+            throw ValidationError("--write is the capture job's file; to record what the \(job) job receives and sends, use --tap FILE")
+        }
+        let snapLength = command.snapLength ?? file?.snapLength
+        let sampling = command.sampleCapture ?? file?.sampleCapture
+        let rotateSize = command.rotateSize ?? file?.rotateSize
+        let rotateSeconds = command.rotateSeconds ?? file?.rotateSeconds
+        let rotateFiles = command.rotateFiles ?? file?.rotateFiles
+        let buffer = command.captureBuffer ?? file?.captureBuffer
+        guard let path = write ?? tap else {
+            if snapLength != nil || sampling != nil || rotateSize != nil || rotateSeconds != nil || rotateFiles != nil || buffer != nil {
+                throw ValidationError("snap-length, sample-capture, rotate-size, rotate-seconds, rotate-files and capture-buffer describe a capture: give --write FILE (capture job) or --tap FILE")
+            }
+            return nil
+        }
+        guard !path.isEmpty else { throw ValidationError("the capture file's name is empty: name a file, or - for standard output") }
+        var settings = CaptureSettings(path: path)
+        settings.outbound = job != .capture
+        if let snapLength {
+            guard (1...65535).contains(snapLength) else { throw ValidationError("snap-length must be 1...65535 bytes, not \(snapLength)") }
+            settings.snapLength = snapLength
+        }
+        if let sampling {
+            guard (1...1_000_000).contains(sampling) else { throw ValidationError("sample-capture must be 1...1000000 frames, not \(sampling)") }
+            settings.sampling = sampling
+        }
+        if let rotateSize {
+            guard (1...1_048_576).contains(rotateSize) else { throw ValidationError("rotate-size must be 1...1048576 MiB, not \(rotateSize)") }
+            settings.rotateBytes = rotateSize << 20
+        }
+        if let rotateSeconds {
+            guard rotateSeconds >= 1, rotateSeconds <= 31_536_000 else {
+                throw ValidationError("rotate-seconds must be 1...31536000 seconds, not \(rotateSeconds)")
+            }
+            settings.rotateInterval = .milliseconds(Int64(rotateSeconds * 1000))
+        }
+        if let rotateFiles {
+            guard settings.rotates else { throw ValidationError("rotate-files bounds rotated files: give rotate-size or rotate-seconds too") }
+            guard (1...1_000_000).contains(rotateFiles) else { throw ValidationError("rotate-files must be 1...1000000, not \(rotateFiles)") }
+            settings.maximumFiles = rotateFiles
+        }
+        if settings.toStandardOutput, settings.rotates {
+            throw ValidationError("a capture to standard output cannot rotate: name a file to rotate")
+        }
+        if let buffer {
+            guard (1...4096).contains(buffer) else { throw ValidationError("capture-buffer must be 1...4096 MiB, not \(buffer)") }
+            settings.stagingBytes = buffer << 20
+        }
+        return settings
     }
 
     /// UDP endpoints when a destination address is given; the other keys need it.

@@ -18,13 +18,19 @@ public struct JobContext: ~Copyable {
     @usableFromInline var requestedWakeup: Duration?
     /// Set by `finish()`.
     public private(set) var isFinished = false
+    /// The run's capture, if it has one: what the ports receive and send is staged for it.
+    @usableFromInline var capture: CaptureProducer?
 
     @usableFromInline
-    init(ports: UnsafeMutablePointer<JobPort>, portCount: Int, base: UnsafeMutableRawPointer, chunkSize: Int) {
+    init(
+        ports: UnsafeMutablePointer<JobPort>, portCount: Int, base: UnsafeMutableRawPointer, chunkSize: Int,
+        capture: CaptureProducer? = nil
+    ) {
         self.ports = ports
         self.portCount = portCount
         self.base = base
         self.chunkSize = chunkSize
+        self.capture = capture
     }
 
     // MARK: Received frames
@@ -175,6 +181,11 @@ public struct JobContext: ~Copyable {
             let queued = ports[port].queue.transmit(UnsafeBufferPointer(start: staged + sent, count: count &- sent))
             if queued == 0, ports[port].queue.reapCompletions() == 0 { break }
             sent &+= queued
+        }
+        // What the TX ring took, as it will leave (the capture copies before the kernel can
+        // complete and the buffers be reused: they are ours until the completion is reaped).
+        if sent > 0, capture?.outbound ?? false {
+            capture!.record(UnsafePointer(staged), count: sent, port: port, base: base, direction: .outbound)
         }
         // One count per origin port; almost always a single run of the same origin.
         var index = 0

@@ -44,6 +44,8 @@ public struct RunnerConfiguration: Sendable {
     public var poll = PollSettings()
     /// Pin queue i's poll thread to `cpus[i]`.
     public var cpus: [Int]?
+    /// Capture what the queues receive and send into pcapng files; nil: no capture.
+    public var capture: CaptureSettings?
 
     /// A run on `queues` of `interface`, with every other setting at its default.
     public init(interface: String, queues: [UInt32] = [0]) {
@@ -75,6 +77,8 @@ public struct DrainReport: Sendable, CustomStringConvertible {
     public var leak: LeakReport?
     /// The pool's census once the wait ended: free bytes, held and released pages, fragments out.
     public var census: PoolCensus
+    /// What the run's capture wrote; nil without one.
+    public var capture: CaptureReport?
 
     /// Whether every buffer came home.
     public var isClean: Bool { leak == nil }
@@ -113,6 +117,8 @@ public final class JobRunner: @unchecked Sendable {
     public let logger: Logger
     /// When ``start(_:)`` started the threads; nil before.
     public private(set) var started: ContinuousClock.Instant?
+    /// The run's capture writer; nil without a capture.
+    public let capture: CaptureWriter?
 
     /// How port 0's XDP program was attached: native or skb.
     public var attachMode: XDPAttachMode { links[0].mode }
@@ -156,6 +162,16 @@ public final class JobRunner: @unchecked Sendable {
                 }
                 sockets.append(ports)
             }
+            // One interface description per queue and port, in the order the threads number
+            // them (queue position x ports + port).
+            capture = try configuration.capture.map { settings throws(RunnerError) in
+                let described = configuration.queues.flatMap { queue in
+                    interfaces.map { PcapngBlocks.Interface(name: $0.name, description: "xskd queue \(queue) of \($0.name)") }
+                }
+                return try CaptureWriter(
+                    settings: settings, interfaces: described, threads: configuration.queues.count, portCount: interfaces.count,
+                    logger: logger)
+            }
             self.programs = programs
             self.links = links
             self.pool = pool
@@ -165,6 +181,8 @@ public final class JobRunner: @unchecked Sendable {
             throw RunnerError("\(error)")
         } catch let error as PagePoolError {
             throw RunnerError("\(error)")
+        } catch let error as RunnerError {
+            throw error
         } catch {
             throw RunnerError("\(error)")
         }
@@ -193,13 +211,16 @@ public final class JobRunner: @unchecked Sendable {
             return QueueThread(
                 queue: queue, position: position, sockets: sockets[position], programs: programs,
                 cpu: cpus.flatMap { position < $0.count ? $0[position] : nil }, settings: configuration.poll,
-                logger: queueLogger)
+                capture: capture, logger: queueLogger)
         }
         return threads
     }
 
     @usableFromInline
-    func markStarted() { started = .now }
+    func markStarted() {
+        capture?.start()
+        started = .now
+    }
 
     /// Every port's queue now, from what the threads published (never their rings): queue
     /// order, port 0 then port 1. After `stop`, the final counters.
@@ -213,7 +234,7 @@ public final class JobRunner: @unchecked Sendable {
                     interface: socket.interface.name, queue: thread.queue, statistics: published.statistics,
                     program: (try? programs[port].counters(queue: thread.queue)) ?? QueueCounters(),
                     kernel: published.kernel ?? (try? socket.statistics()), census: published.census,
-                    measurements: port == 0 ? snapshot.measurements : JobMeasurements()))
+                    measurements: port == 0 ? snapshot.measurements : JobMeasurements(), capture: published.capture))
             }
         }
         return samples
@@ -277,8 +298,10 @@ public final class JobRunner: @unchecked Sendable {
             }
         }
         let failures = self.failures
+        // The threads have stopped staging: the writer writes what is left and closes.
+        let captured = started == nil ? nil : capture?.stop()
         for link in links { link.detach() }
         let leak = pool.waitUntilQuiescent(timeout: timeout)
-        return DrainReport(reports: reports, kernel: kernel, failures: failures, leak: leak, census: pool.census())
+        return DrainReport(reports: reports, kernel: kernel, failures: failures, leak: leak, census: pool.census(), capture: captured)
     }
 }

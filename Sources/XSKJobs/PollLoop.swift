@@ -17,13 +17,15 @@ enum PollLoop<Job: PacketJob> {
         thread.pinToCPU()
         let wakeupLatency = thread.prepareWait()
         guard let ports = thread.makePorts() else { return }
-        var context = JobContext(ports: ports, portCount: thread.sockets.count, base: thread.base, chunkSize: thread.chunkSize)
+        var context = JobContext(
+            ports: ports, portCount: thread.sockets.count, base: thread.base, chunkSize: thread.chunkSize,
+            capture: thread.makeCaptureProducer())
         var job: Job
         do {
             job = try makeJob(thread.setup)
         } catch {
             thread.fail("the job could not start: \(error)")
-            thread.finish(ports, thread.sockets.count)
+            thread.finish(ports, thread.sockets.count, capture: context.capture)
             return
         }
         let frames = UnsafeMutablePointer<ReceivedFrame>.allocate(capacity: thread.settings.queue.batchSize)
@@ -33,7 +35,7 @@ enum PollLoop<Job: PacketJob> {
         job.stop(context: &context)
         context.flushAll()
         thread.publish(ports, 0, job.measurements, residency: residency.histogram)
-        thread.finish(ports, thread.sockets.count)
+        thread.finish(ports, thread.sockets.count, capture: context.capture)
     }
 
     @inlinable
@@ -58,6 +60,9 @@ enum PollLoop<Job: PacketJob> {
                 let count = ports[port].queue.receive(into: batch)
                 guard count > 0 else { continue }
                 residency.received(frames, count: count, base: context.base, ports, portCount)
+                if context.capture?.inbound ?? false {
+                    context.capture!.record(frames, count: count, port: port, base: context.base, direction: .inbound)
+                }
                 var received = ReceivedBatch(frames: frames, count: count, base: context.base, port: port)
                 job.receive(&received, context: &context)
                 received.releaseRemaining(&ports[port].queue)
@@ -79,7 +84,7 @@ enum PollLoop<Job: PacketJob> {
                 // The MTU about once a second (an ioctl): off the per-batch path.
                 if publications % 10 == 0 { thread.followMTU(ports) }
                 residency.published(ports, portCount)
-                thread.publish(ports, portCount, job.measurements, residency: residency.histogram)
+                thread.publish(ports, portCount, job.measurements, residency: residency.histogram, capture: context.capture)
                 if context.isFinished, !finishedPublished {
                     finishedPublished = true
                     thread.markFinished()

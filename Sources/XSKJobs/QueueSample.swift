@@ -23,11 +23,13 @@ public struct QueueSample: Sendable {
     /// What the queue's job measured; a thread's second port carries none (its job's
     /// measurements are on port 0's sample).
     public var measurements: JobMeasurements
+    /// What the run's capture staged and missed of this port's frames (zero without a capture).
+    public var capture: CaptureCounters
 
     /// A sample from its parts.
     public init(
         interface: String, queue: UInt32, statistics: XSKQueue.Statistics, program: QueueCounters, kernel: XDPStatistics?, census: QueueCensus?,
-        measurements: JobMeasurements = JobMeasurements()
+        measurements: JobMeasurements = JobMeasurements(), capture: CaptureCounters = CaptureCounters()
     ) {
         self.interface = interface
         self.queue = queue
@@ -36,6 +38,7 @@ public struct QueueSample: Sendable {
         self.kernel = kernel
         self.census = census
         self.measurements = measurements
+        self.capture = capture
     }
 
     /// The value of one field.
@@ -184,5 +187,7 @@ extension QueueSample {
         .init("sequence_duplicated_total", .counter, "frames", "Stamped frames whose sequence number had been seen", \.sequenceDuplicated),
         .init("sequence_restarts_total", .counter, "events", "Times a flow's sender started its sequence again", \.sequenceRestarts),
         .init("sequence_flows", .gauge, "flows", "Flows of stamped frames tracked", \.sequenceFlows),
+        .init("capture_staged_total", .counter, "frames", "Frames copied for the capture (received and sent)", \.capture.staged),
+        .init("capture_dropped_total", .counter, "frames", "Frames the capture missed (its staging full, or its writer stopped)", \.capture.dropped),
     ]
 }

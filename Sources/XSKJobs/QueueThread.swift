@@ -40,6 +40,8 @@ public struct PortSnapshot: Sendable {
     public var census: QueueCensus?
     /// The kernel's XDP_STATISTICS, read once at the stop while the socket is still open.
     public var kernel: XDPStatistics?
+    /// What the run's capture staged and missed of the port's frames (zero without one).
+    public var capture = CaptureCounters()
     /// What stopping the port's queue found; nil until the thread has finished.
     public var report: StopReport?
 }
@@ -75,10 +77,15 @@ public final class QueueThread: @unchecked Sendable {
     @usableFromInline let settings: PollSettings
     @usableFromInline let logger: Logger
     @usableFromInline let published: LockedValue<QueueThreadSnapshot>
+    /// The run's capture, if any.
+    @usableFromInline let capture: CaptureWriter?
     @usableFromInline let stopping = Atomic<Bool>(false)
     private var thread: JoinableThread?
 
-    init(queue: UInt32, position: Int, sockets: [XSKSocket], programs: [XDPPrograms], cpu: Int?, settings: PollSettings, logger: Logger) {
+    init(
+        queue: UInt32, position: Int, sockets: [XSKSocket], programs: [XDPPrograms], cpu: Int?, settings: PollSettings,
+        capture: CaptureWriter?, logger: Logger
+    ) {
         precondition(sockets.count == programs.count && (1...Int(Int8.max)).contains(sockets.count))
         self.queue = queue
         self.position = position
@@ -86,6 +93,7 @@ public final class QueueThread: @unchecked Sendable {
         self.programs = programs
         self.cpu = cpu
         self.settings = settings
+        self.capture = capture
         self.logger = logger
         published = LockedValue(QueueThreadSnapshot(ports: sockets.map { _ in PortSnapshot() }))
     }
@@ -178,6 +186,12 @@ public final class QueueThread: @unchecked Sendable {
         return ports
     }
 
+    /// This thread's side of the run's capture; nil without one.
+    @usableFromInline
+    func makeCaptureProducer() -> CaptureProducer? {
+        capture?.producer(position: position, portCount: sockets.count)
+    }
+
     /// Reads each port's MTU and follows a change (about once a second: an ioctl).
     @usableFromInline
     func followMTU(_ ports: UnsafeMutablePointer<JobPort>) {
@@ -194,12 +208,14 @@ public final class QueueThread: @unchecked Sendable {
     /// under one lock.
     @usableFromInline
     func publish(
-        _ ports: UnsafeMutablePointer<JobPort>, _ count: Int, _ measurements: JobMeasurements? = nil, residency: LatencyHistogram? = nil
+        _ ports: UnsafeMutablePointer<JobPort>, _ count: Int, _ measurements: JobMeasurements? = nil, residency: LatencyHistogram? = nil,
+        capture: CaptureProducer? = nil
     ) {
         published.withLock { snapshot in
             for port in 0..<count {
                 snapshot.ports[port].statistics = ports[port].queue.statistics
                 snapshot.ports[port].census = ports[port].queue.census
+                if let capture { snapshot.ports[port].capture = capture.counters[port] }
             }
             if let measurements { snapshot.measurements = measurements }
             if let residency { snapshot.measurements.residency = residency }
@@ -213,8 +229,9 @@ public final class QueueThread: @unchecked Sendable {
     /// still open, then the first `made` ports' queues stopped and their reports; the ports'
     /// memory is freed.
     @usableFromInline
-    func finish(_ ports: UnsafeMutablePointer<JobPort>, _ made: Int) {
-        publish(ports, made)
+    func finish(_ ports: UnsafeMutablePointer<JobPort>, _ made: Int, capture: CaptureProducer? = nil) {
+        publish(ports, made, capture: capture)
+        capture?.end()
         for port in 0..<made {
             if settings.residencySampling > 0 { try? programs[port].setArrivalStamps(false, queue: queue) }
             let kernel = try? sockets[port].statistics()
