@@ -106,3 +106,34 @@ struct RunPlanTests {
         #expect(try Self.settings(["-i", "eth1", "--job", "generate", "--size", "2048"]).generate.size == 2048)
     }
 }
+
+extension RunPlanTests {
+    @Test("capture settings: --write for the capture job, --tap for the others, and their refusals")
+    func captureSettings() throws {
+        let capture = try RunPlan.make(Self.settings(["-i", "eth1", "--job", "capture", "--write", "/tmp/x.pcapng", "--snap-length", "96",
+            "--sample-capture", "10", "--rotate-size", "5", "--rotate-files", "4", "--capture-buffer", "16"]), facts: Self.facts())
+        let settings = try #require(capture.capture)
+        #expect(settings.path == "/tmp/x.pcapng" && settings.snapLength == 96 && settings.sampling == 10)
+        #expect(settings.rotateBytes == 5 << 20 && settings.maximumFiles == 4 && settings.stagingBytes == 16 << 20)
+        #expect(settings.inbound && !settings.outbound, "the capture job sends nothing")
+        let tap = try #require(try Self.settings(["-i", "eth1", "--job", "reflect", "--tap", "-"]).capture)
+        #expect(tap.toStandardOutput && tap.inbound && tap.outbound && tap.snapLength == 65535 && tap.sampling == 1)
+        #expect(try Self.settings(["-i", "eth1"]).capture == nil)
+        let refusals: [([String], String)] = [
+            (["--job", "capture"], "the capture job needs its file"),
+            (["--job", "capture", "--tap", "x"], "--tap is for the other jobs"),
+            (["--job", "drop", "--write", "x"], "use --tap FILE"),
+            (["--snap-length", "100"], "describe a capture"),
+            (["--tap", "x", "--snap-length", "0"], "snap-length must be 1...65535"),
+            (["--tap", "x", "--sample-capture", "0"], "sample-capture must be 1...1000000"),
+            (["--tap", "x", "--rotate-files", "3"], "give rotate-size or rotate-seconds too"),
+            (["--tap", "-", "--rotate-seconds", "60"], "standard output cannot rotate"),
+            (["--tap", "x", "--capture-buffer", "0"], "capture-buffer must be 1...4096"),
+            (["--tap", ""], "name is empty"),
+        ]
+        for (arguments, expected) in refusals {
+            let refusal = try Self.refusal(arguments, Self.facts())
+            #expect(refusal?.contains(expected) == true, "\(arguments): \(refusal ?? "accepted")")
+        }
+    }
+}
