@@ -10,6 +10,9 @@
 // In a UDP/IPv4 datagram (IHL 5, not fragmented) the same 24 bytes open the UDP payload,
 // offset 42, so that a datagram an ordinary socket receives is stamped too.
 
+// CShims as well as Glibc: the C target includes <time.h> too, and an @inlinable body may
+// only name timespec through a module this file imports itself.
+import CShims
 #if canImport(Glibc)
 import Glibc
 #endif
