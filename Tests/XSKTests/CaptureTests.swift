@@ -201,6 +201,93 @@ extension DaemonTests {
         #expect(fields["capture_dropped_total"] == 0, "\(fields)")
     }
 
+    @Test("tap on forward: both directions, each frame received on one port and sent unchanged on the other")
+    func tapOnForward() throws {
+        let lab = try ForwardLab()
+        defer { lab.destroy() }
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/forward.pcapng"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = ["netns", "exec", lab.middle, Self.binary, "run", "-i", lab.portA, "--to", lab.portB,
+                             "--job", "forward", "--tap", file, "--stats-interval", "0"]
+        let errors = LockedValue("")
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        err.fileHandleForReading.readabilityHandler = { handle in
+            let text = String(decoding: handle.availableData, as: UTF8.self)
+            errors.withLock { $0 += text }
+        }
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !errors.withLock({ $0.contains("xskd running") }), process.isRunning, ContinuousClock.now < deadline { usleep(20_000) }
+        #expect(errors.withLock { $0.contains("xskd running") }, "\(errors.withLock { $0 })")
+
+        let mac = { (host: String) in
+            try lab.exec(host, ["cat", "/sys/class/net/eth0/address"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let (macA, macB) = (try mac(lab.hostA), try mac(lab.hostB))
+        let send = { (host: String, destination: String, seed: Int) in
+            try lab.exec(host, ["/usr/bin/python3", "-c", Self.frameSender, "eth0", destination, "150", "1514", "\(seed)", "0.002"])
+                .split(separator: "\n").map(String.init)
+        }
+        let fromA = try send(lab.hostA, macB, 7)
+        let fromB = try send(lab.hostB, macA, 8)
+        usleep(300_000)
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(errors.withLock { $0 })")
+
+        let captured = try #require(try Self.readCapture([file]).first)
+        #expect(captured.complete)
+        #expect(captured.interfaces.map { $0["name"] as? String ?? "" } == [lab.portA, lab.portB], "\(captured.interfaces)")
+        let frames = captured.testFrames
+        let take = { (interface: Int, direction: Int) in
+            frames.filter { $0.interface == interface && $0.direction == direction }.map(\.data)
+        }
+        // Port A (interface 0) receives what host A sends; port B (1) sends it on, unchanged.
+        #expect(take(0, 1) == fromA, "received on port A")
+        #expect(take(1, 2) == fromA, "sent on port B")
+        #expect(take(1, 1) == fromB, "received on port B")
+        #expect(take(0, 2) == fromB, "sent on port A")
+        for interface in [0, 1] {
+            let times = captured.packets.filter { $0.interface == interface }.map(\.time)
+            #expect(zip(times, times.dropFirst()).allSatisfy { $0 <= $1 }, "timestamps go backwards on interface \(interface)")
+        }
+    }
+
+    @Test("capture rotation by age: a new file once the current one is older than the limit, nothing lost between files")
+    func captureRotationByAge() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let daemon = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.deviceInterface, "--job", "capture", "--write", directory + "/aged.pcapng", "--rotate-seconds", "1",
+            "--rotate-files", "20", "--stats-interval", "0",
+        ])
+        #expect(daemon.waitFor("xskd running"), "\(daemon.errors.withLock { $0 })")
+        // 600 frames, 50 every quarter of a second: about three seconds of traffic.
+        let sent = try Self.sendFrames(lab, count: 600, longest: 300, seed: 9, pause: 0.25)
+        usleep(300_000)
+        #expect(daemon.terminate() == 0, "\(daemon.errors.withLock { $0 })")
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+        #expect((3...6).contains(names.count), "\(names)")
+        let files = try Self.readCapture(names.map { directory + "/" + $0 })
+        #expect(files.allSatisfy { $0.complete && $0.sections == 1 && $0.interfaces.count == 1 })
+        #expect(files.flatMap(\.testFrames).map(\.data) == sent, "the files together are not every frame sent, in order")
+        for file in files {
+            // A file's frames span no more than its age limit (plus one batch's lateness).
+            let times = file.packets.map(\.time)
+            if let first = times.first, let last = times.last {
+                #expect(last - first <= 1_100_000_000, "\(file.path) spans \(Double(last - first) / 1e9) s")
+            }
+        }
+    }
+
     @Test("capture to standard output, piped into tcpdump -r -")
     func captureToStandardOutput() throws {
         guard Self.isInstalled("tcpdump") else {
