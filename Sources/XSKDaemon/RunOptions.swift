@@ -48,10 +48,10 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "Descriptors per ring operation. (default: 64)")
     public var batch: Int?
 
-    @Option(help: "RX and TX ring size, a power of two. (default: 2048)")
+    @Option(help: "RX and TX ring size, a power of two. (default: 2048; 8192 for capture)")
     public var ringSize: UInt32?
 
-    @Option(help: "Fill and completion ring size, a power of two. (default: 4096)")
+    @Option(help: "Fill and completion ring size, a power of two. (default: 4096; 8192 for capture)")
     public var fillSize: UInt32?
 
     @Option(help: "Busy polling: MICROSECONDS or MICROSECONDS:BUDGET (SO_BUSY_POLL, SO_PREFER_BUSY_POLL, SO_BUSY_POLL_BUDGET). (default: off)")

@@ -119,6 +119,14 @@ extension RunPlanTests {
         let tap = try #require(try Self.settings(["-i", "eth1", "--job", "reflect", "--tap", "-"]).capture)
         #expect(tap.toStandardOutput && tap.inbound && tap.outbound && tap.snapLength == 65535 && tap.sampling == 1)
         #expect(try Self.settings(["-i", "eth1"]).capture == nil)
+        // A capture's rings are deeper by default (8192 and 8192: lossless at 1.6 Mfps where
+        // 2048 and 4096 lost frames at 800 kfps); given sizes win; other jobs keep theirs.
+        let deep = try Self.settings(["-i", "eth1", "--job", "capture", "--write", "x"])
+        #expect(deep.ringSize == 8192 && deep.fillSize == 8192)
+        let given = try Self.settings(["-i", "eth1", "--job", "capture", "--write", "x", "--ring-size", "1024", "--fill-size", "2048"])
+        #expect(given.ringSize == 1024 && given.fillSize == 2048)
+        let reflect = try Self.settings(["-i", "eth1", "--job", "reflect", "--tap", "x"])
+        #expect(reflect.ringSize == 2048 && reflect.fillSize == 4096)
         let refusals: [([String], String)] = [
             (["--job", "capture"], "the capture job needs its file"),
             (["--job", "capture", "--tap", "x"], "--tap is for the other jobs"),
