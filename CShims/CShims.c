@@ -53,6 +53,20 @@ int cshims_pin_current_thread(int cpu) {
     return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
+int cshims_exclude_cpus_current_thread(const int *cpus, int count) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    int result = pthread_getaffinity_np(pthread_self(), sizeof(set), &set);
+    if (result != 0) return -result;
+    for (int i = 0; i < count; i++) {
+        if (cpus[i] >= 0 && cpus[i] < CPU_SETSIZE) CPU_CLR(cpus[i], &set);
+    }
+    int left = CPU_COUNT(&set);
+    if (left == 0) return 0;
+    result = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    return result != 0 ? -result : left;
+}
+
 int cshims_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
 
 int cshims_set_timer_slack(unsigned long nanoseconds) {

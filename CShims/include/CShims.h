@@ -76,6 +76,10 @@ int cshims_peer_uid(int fd, uint32_t *uid);
 
 /// Pins the calling thread to one CPU. Returns 0 or an errno value (pthread convention).
 int cshims_pin_current_thread(int cpu);
+/// Takes `cpus` out of the calling thread's CPU set (what it may run on now). Returns how many
+/// CPUs remain (the set changed), 0 when none would (the set left as it was), or a negative
+/// errno value.
+int cshims_exclude_cpus_current_thread(const int *cpus, int count);
 /// prctl(PR_SET_TIMERSLACK) for the calling thread: how late the kernel may end its timed
 /// sleeps to merge wakeups (50 us by default). Returns 0 or an errno value.
 int cshims_set_timer_slack(unsigned long nanoseconds);

@@ -170,7 +170,7 @@ public final class JobRunner: @unchecked Sendable {
                 }
                 return try CaptureWriter(
                     settings: settings, interfaces: described, threads: configuration.queues.count, portCount: interfaces.count,
-                    logger: logger)
+                    pollCPUs: configuration.cpus ?? [], logger: logger)
             }
             self.programs = programs
             self.links = links

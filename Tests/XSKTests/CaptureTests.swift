@@ -259,6 +259,41 @@ extension DaemonTests {
         }
     }
 
+    @Test("the capture writer runs off the poll thread's CPU; the poll thread stays on its own")
+    func writerOffPollCPU() throws {
+        let allowed = Set(try Self.allowedCPUs(of: "self"))
+        guard allowed.count >= 2, let pollCPU = allowed.min() else {
+            Issue.record("this process may use one CPU only: there is no other CPU to move the writer to, nothing checked")
+            return
+        }
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let daemon = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.deviceInterface, "--job", "capture", "--write", directory + "/placed.pcapng",
+            "--cpus", "\(pollCPU)", "--stats-interval", "0",
+        ])
+        #expect(daemon.waitFor("xskd running"), "\(daemon.errors.withLock { $0 })")
+        let pid = daemon.process.processIdentifier
+        let threads = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")
+        let sets = try threads.map { Set(try Self.allowedCPUs(of: "\(pid)/task/\($0)")) }
+        #expect(sets.count(where: { $0 == [pollCPU] }) == 1, "one poll thread on CPU \(pollCPU): \(sets)")
+        #expect(sets.contains(allowed.subtracting([pollCPU])), "the writer on every CPU but the poll thread's: \(sets)")
+        #expect(daemon.terminate() == 0, "\(daemon.errors.withLock { $0 })")
+    }
+
+    /// The CPUs in /proc/`task`/status's Cpus_allowed_list ("0-3,6").
+    static func allowedCPUs(of task: String) throws -> [Int] {
+        let status = try String(contentsOfFile: "/proc/\(task)/status", encoding: .utf8)
+        let list = try #require(status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") })
+            .split(separator: "\t").last.map(String.init) ?? ""
+        return list.split(separator: ",").flatMap { range -> [Int] in
+            let ends = range.split(separator: "-").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            return ends.count == 2 ? Array(ends[0]...ends[1]) : ends
+        }
+    }
+
     @Test("capture rotation by age: a new file once the current one is older than the limit, nothing lost between files")
     func captureRotationByAge() throws {
         let lab = try VethLab()
