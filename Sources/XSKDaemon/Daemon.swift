@@ -35,7 +35,7 @@ final class Daemon: @unchecked Sendable {
         let facts = try MachineFacts.read(interfaces: names)
         let plan = try RunPlan.make(options, facts: facts)
         OutputRoute.standardOutputIsCapture = options.capture?.toStandardOutput ?? false
-        try checkPrivileges(umemBytes: UInt64(options.umemSize) << 20)
+        try checkPrivileges(umemBytes: UInt64(plan.umemSizeMiB) << 20)
         // Before anything is attached: a second xskd on this interface stops here.
         let control = try ControlSocket(interface: plan.interface, logger: logger)
         defer { control.close() }

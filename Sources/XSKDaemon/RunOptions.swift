@@ -39,7 +39,7 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "reflect, forward: time one frame in N from its arrival at the XDP program to its transmit completion (residency), 0 for none. (default: 64)")
     public var sampleResidency: Int?
 
-    @Option(help: "UMEM size in MiB, shared by all queues. (default: 64)")
+    @Option(help: "UMEM size in MiB, shared by all queues; refused when it cannot hold every queue's rings full of buffers. (default: what they need, at least 64)")
     public var umemSize: Int?
 
     @Option(help: "2 MiB hugepages for the UMEM: auto, on or off. (default: auto)")

@@ -41,6 +41,26 @@ struct MachineFacts: Sendable {
 }
 
 enum RunPlan {
+    /// The UMEM's size when none is given and the queues need less.
+    static let defaultUmemMiB = 64
+    /// The most one buffer takes: the UMEM's chunk (a frame, or a fragment of one, never
+    /// spans more).
+    static let bufferBytes = Int(Umem.Configuration().chunkSize)
+
+    /// The MiB of UMEM the queues may hold at once: per queue and port, a full fill ring and
+    /// full RX and TX rings of buffers (a reflected or forwarded frame sits in a TX ring while
+    /// its RX slot is refilled), plus 1 MiB per queue for the partly used pages its caches
+    /// hold, rounded up to the pool's 2 MiB pages (what it would allocate anyway). Less than
+    /// this and some queue can find the pool empty: with the old fixed 64 MiB and 16 queues,
+    /// queues 8-15 got no fill buffers and received nothing, silently.
+    static func umemNeeded(_ settings: Settings, queues: Int) -> Int {
+        let ports = settings.job == .forward ? 2 : 1
+        let buffers = Int(settings.fillSize) + 2 * Int(settings.ringSize)
+        let bytes = queues * ports * buffers * bufferBytes
+        let mebibytes = ((bytes + (1 << 20) - 1) >> 20) + queues
+        return (mebibytes + 1) & ~1
+    }
+
     /// The runner's configuration for `settings` on a machine with `facts`, or the first
     /// reason it cannot run there.
     static func make(_ settings: Settings, facts: MachineFacts) throws(DaemonError) -> RunnerConfiguration {
@@ -62,11 +82,19 @@ enum RunPlan {
                 throw DaemonError("--cpus lists \(cpus.count) CPUs for \(queues.count) queue(s): give at most one per queue, in queue order")
             }
         }
+        let needed = umemNeeded(settings, queues: queues.count)
+        let umemSize = settings.umemSize ?? max(defaultUmemMiB, needed)
+        if let given = settings.umemSize, given < needed {
+            throw DaemonError(
+                "umem-size \(given) MiB is too small for \(queues.count) queue(s)\(settings.job == .forward ? " on two ports" : ""): "
+                    + "each port of a queue may hold a fill ring (\(settings.fillSize)), an RX ring and a TX ring (\(settings.ringSize) each) "
+                    + "of \(bufferBytes)-byte buffers, \(needed) MiB in all; give --umem-size \(needed) or more, or fewer queues or smaller rings")
+        }
         // The UMEM is pinned memory: asking for more than the machine can give would end in the
         // OOM killer or a failed registration, not in a clear error.
-        if let available = facts.availableMemoryMiB, settings.umemSize > available {
+        if let available = facts.availableMemoryMiB, umemSize > available {
             throw DaemonError(
-                "umem-size \(settings.umemSize) MiB is more than this machine can pin now (\(available) MiB available, free hugepages included)")
+                "umem-size \(umemSize) MiB\(settings.umemSize == nil ? " (what \(queues.count) queue(s) need)" : "") is more than this machine can pin now (\(available) MiB available, free hugepages included)")
         }
         if facts.interfaces.count > 1 {
             let peer = facts.interfaces[1]
@@ -82,7 +110,7 @@ enum RunPlan {
         configuration.filter = settings.filter
         configuration.xdpMode = settings.xdpMode
         configuration.replaceForeignProgram = settings.force
-        configuration.umemSizeMiB = settings.umemSize
+        configuration.umemSizeMiB = umemSize
         configuration.hugepages = settings.hugepages
         configuration.fillRingSize = settings.fillSize
         configuration.ringSize = settings.ringSize

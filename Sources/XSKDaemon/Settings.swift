@@ -17,7 +17,8 @@ struct Settings: Sendable {
     var bindMode: XSKSocket.BindMode
     var fillStrategy: XSKQueue.FillStrategy
     var wait: WaitMode
-    var umemSize: Int
+    /// In MiB; nil when not given: the plan sizes it for the queues (`RunPlan.umemNeeded`).
+    var umemSize: Int?
     var hugepages: PagePool.Backing
     var batch: Int
     var ringSize: UInt32
@@ -45,11 +46,9 @@ struct Settings: Sendable {
         }
         let job = try command.job ?? file?.job.map { try parse($0, "job", JobKind.init) } ?? .drop
         // A capture's RX and fill rings are the only buffer between the wire and its poll
-        // thread, which shares its CPU with nothing but the writer: at 2048 and 4096 a paced
-        // 800 kfps of 64-byte frames overflowed the RX ring (1163 of 1.6 M frames, the adaptive
-        // wait's naps and the writer's turns on the CPU), at 8192 and 8192 none of 3.2 M at
-        // 1.6 Mfps did. 8192 buffers of 2 KiB in the fill ring and as many in the RX ring take
-        // 32 MiB of the UMEM per queue: the default 64 MiB holds two queues.
+        // thread: at 2048 and 4096 a paced 800 kfps of 64-byte frames overflowed the RX ring
+        // (1163 of 1.6 M frames, the adaptive wait's naps and the writer's turns on the CPU),
+        // at 8192 and 8192 none of 3.2 M at 1.6 Mfps did. The UMEM's default grows with them.
         let ringDefault: UInt32 = job == .capture ? 8192 : 2048
         let fillDefault: UInt32 = job == .capture ? 8192 : 4096
         let settings = Settings(
@@ -65,7 +64,7 @@ struct Settings: Sendable {
             // stream (a 1000/s run measured ~1 ms of nap in every round trip).
             wait: try command.wait ?? file?.wait.map { try parse($0, "wait", WaitMode.init) }
                 ?? ((command.job ?? file?.job.flatMap { JobKind(rawValue: $0) }) == .latency ? .poll : .adaptive),
-            umemSize: command.umemSize ?? file?.umemSize ?? 64,
+            umemSize: command.umemSize ?? file?.umemSize,
             hugepages: try command.hugepages ?? file?.hugepages.map { try parse($0, "hugepages", PagePool.Backing.init) } ?? .automatic,
             batch: command.batch ?? file?.batch ?? 64,
             ringSize: command.ringSize ?? file?.ringSize ?? ringDefault,
@@ -226,7 +225,9 @@ struct Settings: Sendable {
         if let forwardTo, forwardTo == interface, !interface.isEmpty {
             throw ValidationError("--to must name another interface than --interface")
         }
-        guard (1...65536).contains(umemSize) else { throw ValidationError("umem-size must be 1...65536 MiB, not \(umemSize)") }
+        if let umemSize, !(1...65536).contains(umemSize) {
+            throw ValidationError("umem-size must be 1...65536 MiB, not \(umemSize)")
+        }
         guard (1...1024).contains(batch) else { throw ValidationError("batch must be 1...1024, not \(batch)") }
         for (name, size) in [("ring-size", ringSize), ("fill-size", fillSize)] where size < 64 || size > 65536 || size.nonzeroBitCount != 1 {
             throw ValidationError("\(name) must be a power of two from 64 to 65536, not \(size)")

@@ -145,3 +145,28 @@ extension RunPlanTests {
         }
     }
 }
+
+extension RunPlanTests {
+    @Test("the UMEM's size follows the queues: every queue's rings full of buffers, at least 64 MiB; a given size too small refused with the size needed")
+    func umemFollowsQueues() throws {
+        let plan = { (arguments: [String], queues: Int?) in
+            try RunPlan.make(Self.settings(["-i", "eth1"] + arguments), facts: Self.facts(queues: queues)).umemSizeMiB
+        }
+        // One queue: (4096 + 2 x 2048) buffers of 2 KiB = 16 MiB, + 1 for its caches' pages.
+        #expect(try plan([], 4) == 64, "below the floor")
+        #expect(try plan(["--queues", "all"], 16) == 16 * 17, "sixteen queues, each full")
+        #expect(try plan(["--job", "capture", "--write", "x", "--queues", "0,1"], 4) == 2 * (((8192 + 2 * 8192) * 2048) >> 20) + 2, "two capture queues: 98 MiB")
+        #expect(try plan(["--umem-size", "300", "--queues", "all"], 16) == 300, "a given size that is enough stays")
+        let forwardFacts = Self.facts(queues: 4, peer: .init(name: "eth2", isUp: true, receiveQueues: 4))
+        let forward = try RunPlan.make(
+            Self.settings(["-i", "eth1", "--job", "forward", "--to", "eth2", "--queues", "0,1,2,3"]), facts: forwardFacts)
+        #expect(forward.umemSizeMiB == 4 * (2 * 16 + 1), "two ports per queue")
+
+        let tooSmall = try Self.refusal(["--umem-size", "64", "--queues", "all"], Self.facts(queues: 16))
+        #expect(tooSmall?.contains("umem-size 64 MiB is too small for 16 queue(s)") == true, "\(tooSmall ?? "accepted")")
+        #expect(tooSmall?.contains("give --umem-size 272 or more") == true, "\(tooSmall ?? "accepted")")
+        let unpinnable = try Self.refusal(["--queues", "all"], Self.facts(queues: 16, memory: 200))
+        #expect(unpinnable?.contains("umem-size 272 MiB (what 16 queue(s) need) is more than this machine can pin now") == true,
+                "\(unpinnable ?? "accepted")")
+    }
+}

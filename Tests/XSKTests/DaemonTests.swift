@@ -456,6 +456,26 @@ extension DaemonTests {
 
 extension DaemonTests {
     /// Queue 0's fields from `xskd stats --json`, by JSON key.
+    @Test("sixteen queues on the default UMEM: sized for all of them, every queue's fill ring full, none short")
+    func sixteenQueuesFilled() throws {
+        let lab = try VethLab(queues: 16)
+        defer { lab.destroy() }
+        let daemon = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.deviceInterface, "--queues", "all", "--job", "drop", "--stats-interval", "0",
+        ])
+        #expect(daemon.waitFor("xskd running"), "\(daemon.errors.withLock { $0 })")
+        let json = try VethLab.run(Self.binary, ["stats", "-i", lab.deviceInterface, "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        // 16 x ((4096 + 2 x 2048) buffers of 2 KiB + 1 MiB): the fixed 64 MiB of before left
+        // queues 8-15 with empty fill rings.
+        #expect(object["umem_size_bytes"] as? Int == 272 << 20, "\(object["umem_size_bytes"] ?? "none")")
+        let queues = try #require(object["queues"] as? [[String: Any]])
+        #expect(queues.count == 16)
+        let short = queues.filter { ($0["fill_shortfalls_total"] as? Int) != 0 }.map { $0["queue"] ?? "?" }
+        #expect(short.isEmpty, "queues whose refills found the pool empty: \(short)")
+        #expect(daemon.terminate() == 0, "\(daemon.errors.withLock { $0 })")
+    }
+
     static func queueFields(_ lab: VethLab) throws -> [String: Int] {
         let json = try VethLab.run(Self.binary, ["stats", "-i", lab.deviceInterface, "--json"])
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])

@@ -183,7 +183,8 @@ struct ServiceTests {
             #expect(first.samples["xskd_\(field){\(queue)}"] == 0, "xskd_\(field)")
         }
         #expect(first.samples["xskd_build_info{version=\"\(PackageVersion.current)\"}"] == 1)
-        #expect(first.samples["xskd_umem_size_bytes{\(pool)}"] == Double(64 << 20))
+        // Sized for the rings asked: (16384 + 2 x 16384) buffers of 2 KiB + 1 MiB, in 2 MiB pages.
+        #expect(first.samples["xskd_umem_size_bytes{\(pool)}"] == Double(98 << 20))
         #expect(first.samples["xskd_umem_free_bytes{\(pool)}"] ?? 0 > 0)
         #expect(first.samples["xskd_buffers_outstanding{\(pool)}"] != nil)
         #expect(first.samples["xskd_start_time_seconds{\(pool)}"] ?? 0 > Date().timeIntervalSince1970 - 120)
