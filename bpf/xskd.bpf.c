@@ -109,12 +109,22 @@ static __always_inline int xskd_matches(struct xdp_md *ctx, const struct xskd_fi
         struct iphdr *ip = next;
         if ((void *)(ip + 1) > data_end || ip->ihl < 5)
             return 0;
+        // Fragments and a port filter: only a datagram's first fragment carries its ports (a
+        // later one's payload would be read as some), and its pieces must all reach the one
+        // reader that can reassemble them. So every fragment (more-fragments set, or an
+        // offset) goes to the kernel. A protocol filter alone decides every fragment alike:
+        // each carries the protocol.
+        if ((fields & XSKD_FILTER_DESTINATION_PORT) && (ip->frag_off & bpf_htons(0x3FFF)))
+            return 0;
         ip_protocol = ip->protocol;
         transport = (void *)ip + ip->ihl * 4;
     } else if (proto == bpf_htons(ETH_P_IPV6)) {
         struct ipv6hdr *ip6 = next;
         if ((void *)(ip6 + 1) > data_end)
             return 0;
+        // Every IPv6 fragment starts with a fragment header (next header 44): neither a
+        // protocol nor a port filter matches it, so a fragmented datagram goes to the kernel
+        // whole, as do other extension headers this does not walk.
         ip_protocol = ip6->nexthdr;
         transport = ip6 + 1;
     } else {

@@ -455,7 +455,60 @@ extension DaemonTests {
 }
 
 extension DaemonTests {
-    /// Queue 0's fields from `xskd stats --json`, by JSON key.
+    @Test("IPv4 fragments with a port filter all go to the kernel, which reassembles them; unfragmented datagrams to the port go to xskd")
+    func fragmentsToTheKernel() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let daemon = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.deviceInterface, "--job", "drop", "--filter-ip-protocol", "17", "--filter-ports", "9000",
+            "--stats-interval", "0",
+        ])
+        #expect(daemon.waitFor("xskd running"), "\(daemon.errors.withLock { $0 })")
+        let (datagrams, small) = (40, 100)
+        // The payload repeats 0x23 0x28: read as a UDP header at any even offset, a later
+        // fragment says destination port 9000, so a filter that took it for one would split
+        // each datagram between xskd and the kernel and none would arrive whole.
+        let receiver = try RunningDaemon(lab: lab, arguments: [], wrapper: ["/usr/bin/python3", "-c", """
+            import socket, struct, sys
+            count, address = int(sys.argv[1]), sys.argv[2]
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.bind((address, 9000))
+            udp.settimeout(5)
+            print("listening", file=sys.stderr, flush=True)
+            whole, other = set(), 0
+            try:
+                while len(whole) < count:
+                    payload, _ = udp.recvfrom(65536)
+                    if len(payload) == 4000 and payload[8:] == b"\\x23\\x28" * 1996: whole.add(struct.unpack_from("<Q", payload)[0])
+                    else: other += 1
+            except socket.timeout:
+                pass
+            print(len(whole), other)
+            """, "\(datagrams)", lab.deviceAddress, "--"])
+        #expect(receiver.waitFor("listening"), "\(receiver.errors.withLock { $0 })")
+        // From an ordinary socket at MTU 1500, path MTU discovery off: the kernel fragments
+        // each 4000-byte datagram into three.
+        _ = try lab.exec(in: .generator, "/usr/bin/python3", "-c", """
+            import socket, struct, sys, time
+            datagrams, small, address = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER: IP_PMTUDISC_DONT
+            for index in range(small):
+                udp.sendto(struct.pack("<Q", index) + bytes(92), (address, 9000))
+                time.sleep(0.001)
+            for index in range(datagrams):
+                udp.sendto(struct.pack("<Q", index) + b"\\x23\\x28" * 1996, (address, 9000))
+                time.sleep(0.005)
+            """, "\(datagrams)", "\(small)", lab.deviceAddress)
+        #expect(receiver.wait() == 0, "\(receiver.errors.withLock { $0 })")
+        let result = receiver.output.withLock { $0 }.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(result == "\(datagrams) 0", "datagrams reassembled whole by the kernel, other datagrams: \(result)")
+        let settled = try eventually(timeout: .seconds(3)) { try Self.queueFields(lab)["rx_packets_total"] == small }
+        let fields = try Self.queueFields(lab)
+        #expect(settled, "xskd took the unfragmented datagrams and nothing else: rx_packets_total \(fields["rx_packets_total"] ?? -1)")
+        #expect(daemon.terminate() == 0, "\(daemon.errors.withLock { $0 })")
+    }
+
     @Test("sixteen queues on the default UMEM: sized for all of them, every queue's fill ring full, none short")
     func sixteenQueuesFilled() throws {
         let lab = try VethLab(queues: 16)
@@ -476,6 +529,7 @@ extension DaemonTests {
         #expect(daemon.terminate() == 0, "\(daemon.errors.withLock { $0 })")
     }
 
+    /// Queue 0's fields from `xskd stats --json`, by JSON key.
     static func queueFields(_ lab: VethLab) throws -> [String: Int] {
         let json = try VethLab.run(Self.binary, ["stats", "-i", lab.deviceInterface, "--json"])
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])

@@ -32,6 +32,8 @@ struct FilterProgramTests {
         switch proto {
         case 0x0800:
             guard frame.count >= next + 20, frame[next] & 0x0F >= 5 else { return false }
+            // A fragment (more-fragments or an offset) never matches a port filter.
+            if filter.destinationPorts != nil, be16(next + 6) & 0x3FFF != 0 { return false }
             ipProtocol = frame[next + 9]
             transport = next + Int(frame[next] & 0x0F) * 4
         case 0x86DD:
@@ -51,7 +53,8 @@ struct FilterProgramTests {
         return ports.contains(be16(transport + 2))
     }
 
-    /// A frame built to reach every branch: tagged or not, IPv4 with any header length, IPv6,
+    /// A frame built to reach every branch: tagged or not, IPv4 with any header length and
+    /// fragmented or not, IPv6,
     /// other ethertypes, UDP/TCP/other, ports near the filter's bounds, cut at any length.
     static func randomFrame(_ random: inout SeededGenerator, near filter: TrafficFilter) -> [UInt8] {
         if Int.random(in: 0..<10, using: &random) == 0 {
@@ -73,6 +76,11 @@ struct FilterProgramTests {
             var header = [UInt8](repeating: 0, count: max(20, Int(ihl) * 4))
             header[0] = 0x40 | ihl
             header[9] = ipProtocol
+            // Flags and fragment offset: whole, first fragment, later fragment, last fragment,
+            // or don't-fragment alone.
+            let fragment: UInt16 = [0, 0x2000, 0x2000 | 185, 370, 0x4000].randomElement(using: &random)!
+            header[6] = UInt8(fragment >> 8)
+            header[7] = UInt8(fragment & 0xFF)
             frame += header
         } else if proto == 0x86DD {
             var header = [UInt8](repeating: 0, count: 40)
