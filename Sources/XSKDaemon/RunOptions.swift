@@ -9,27 +9,35 @@ import XSKJobs
 
 /// The options of `xskd run`.
 public struct RunOptions: ParsableArguments {
+    /// `--config`: a JSON file of options; nil for none.
     @Option(help: "A JSON file with any of the options below (keys as the long option names, the filter as an object: {\"filter\": {\"ethertype\": \"0x0800\", \"ip-protocol\": 17, \"ports\": \"9000-9100\"}}). The command line overrides the file; SIGHUP re-reads its filter.")
     public var config: String?
 
+    /// `--interface`: the interface to run on (required here or in the config file).
     @Option(name: .shortAndLong, help: "Interface to run on.")
     public var interface: String?
 
+    /// `--queues`: the queue list as given (`0,1` or `all`); nil for queue 0.
     @Option(name: .shortAndLong, help: "Queues: a comma-separated list (0,1) or 'all'. (default: 0)")
     public var queues: String?
 
+    /// `--job`: what the poll threads do; nil for drop.
     @Option(name: .shortAndLong, help: "The job: \(JobKind.allCases.map(\.rawValue).joined(separator: ", ")). (default: drop)")
     public var job: JobKind?
 
+    /// `--xdp-mode`: how the XDP program is attached; nil for auto.
     @Option(help: "XDP attach mode: native, skb or auto. (default: auto)")
     public var xdpMode: XDPAttachMode?
 
+    /// `--bind-mode`: copy or zero-copy sockets; nil for auto.
     @Option(help: "Socket bind mode: auto (zero-copy if the driver has it), copy or zero-copy. (default: auto)")
     public var bindMode: XSKSocket.BindMode?
 
+    /// `--fill-strategy`: ring-level fragment cache or descriptor slots; nil for the cache.
     @Option(help: "How fill buffers are managed: fragment-cache or descriptor-slots. (default: fragment-cache)")
     public var fillStrategy: XSKQueue.FillStrategy?
 
+    /// `--wait`: how an idle poll thread waits; nil for the job's default.
     @Option(help: "How an idle poll thread waits: spin (always polls), poll (sleeps in poll()) or adaptive (polls while that brings frames; otherwise sleeps in poll(), or in timed naps sized to the RX ring while a stream flows). (default: adaptive)")
     public var wait: WaitMode?
 

@@ -50,15 +50,14 @@ enum RunPlan {
     /// The MiB of UMEM the queues may hold at once: per queue and port, a full fill ring and
     /// full RX and TX rings of buffers (a reflected or forwarded frame sits in a TX ring while
     /// its RX slot is refilled), plus 1 MiB per queue for the partly used pages its caches
-    /// hold, rounded up to the pool's 2 MiB pages (what it would allocate anyway). Less than
-    /// this and some queue can find the pool empty: with the old fixed 64 MiB and 16 queues,
-    /// queues 8-15 got no fill buffers and received nothing, silently.
+    /// hold (the pool rounds the total up to its own pages). Less than this and some queue
+    /// can find the pool empty: with the old fixed 64 MiB and 16 queues, queues 8-15 got no
+    /// fill buffers and received nothing, silently.
     static func umemNeeded(_ settings: Settings, queues: Int) -> Int {
         let ports = settings.job == .forward ? 2 : 1
         let buffers = Int(settings.fillSize) + 2 * Int(settings.ringSize)
         let bytes = queues * ports * buffers * bufferBytes
-        let mebibytes = ((bytes + (1 << 20) - 1) >> 20) + queues
-        return (mebibytes + 1) & ~1
+        return ((bytes + (1 << 20) - 1) >> 20) + queues
     }
 
     /// The runner's configuration for `settings` on a machine with `facts`, or the first

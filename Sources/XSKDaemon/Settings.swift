@@ -62,8 +62,7 @@ struct Settings: Sendable {
             // The latency job times its probes' return: by default its thread sleeps in poll()
             // and wakes at a reply, where the adaptive wait would nap through it while replies
             // stream (a 1000/s run measured ~1 ms of nap in every round trip).
-            wait: try command.wait ?? file?.wait.map { try parse($0, "wait", WaitMode.init) }
-                ?? ((command.job ?? file?.job.flatMap { JobKind(rawValue: $0) }) == .latency ? .poll : .adaptive),
+            wait: try command.wait ?? file?.wait.map { try parse($0, "wait", WaitMode.init) } ?? (job == .latency ? .poll : .adaptive),
             umemSize: command.umemSize ?? file?.umemSize,
             hugepages: try command.hugepages ?? file?.hugepages.map { try parse($0, "hugepages", PagePool.Backing.init) } ?? .automatic,
             batch: command.batch ?? file?.batch ?? 64,
@@ -97,7 +96,7 @@ struct Settings: Sendable {
                 }
                 return .nanoseconds(Int64(microseconds * 1000))
             },
-            residencySampling: try residencySampling(command.sampleResidency ?? file?.sampleResidency, job: command.job ?? file?.job.flatMap { JobKind(rawValue: $0) } ?? .drop),
+            residencySampling: try residencySampling(command.sampleResidency ?? file?.sampleResidency, job: job),
             capture: try captureSettings(command: command, file: file),
             duration: command.duration ?? file?.duration,
             statsInterval: command.statsInterval ?? file?.statsInterval ?? 1,

@@ -34,7 +34,7 @@ public enum KernelObjects {
 
     /// A proc file read to its end with read(2): its size says 0, and the kernel hands it out
     /// a page at a time.
-    static func readWhole(_ path: String) -> String? {
+    public static func readWhole(_ path: String) -> String? {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }

@@ -208,23 +208,11 @@ extension DaemonTests {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let file = directory + "/forward.pcapng"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = ["netns", "exec", lab.middle, Self.binary, "run", "-i", lab.portA, "--to", lab.portB,
-                             "--job", "forward", "--tap", file, "--stats-interval", "0"]
-        let errors = LockedValue("")
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        err.fileHandleForReading.readabilityHandler = { handle in
-            let text = String(decoding: handle.availableData, as: UTF8.self)
-            errors.withLock { $0 += text }
-        }
-        try process.run()
-        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !errors.withLock({ $0.contains("xskd running") }), process.isRunning, ContinuousClock.now < deadline { usleep(20_000) }
-        #expect(errors.withLock { $0.contains("xskd running") }, "\(errors.withLock { $0 })")
+        let daemon = try RunningDaemon(namespace: lab.middle, arguments: [
+            "run", "-i", lab.portA, "--to", lab.portB, "--job", "forward", "--tap", file, "--stats-interval", "0",
+        ])
+        defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
+        #expect(daemon.waitFor("xskd running"), "\(daemon.errors.withLock { $0 })")
 
         let mac = { (host: String) in
             try lab.exec(host, ["cat", "/sys/class/net/eth0/address"]).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -237,9 +225,7 @@ extension DaemonTests {
         let fromA = try send(lab.hostA, macB, 7)
         let fromB = try send(lab.hostB, macA, 8)
         usleep(300_000)
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(errors.withLock { $0 })")
+        #expect(daemon.terminate() == 0, "\(daemon.errors.withLock { $0 })")
 
         let captured = try #require(try Self.readCapture([file]).first)
         #expect(captured.complete)
@@ -285,7 +271,7 @@ extension DaemonTests {
 
     /// The CPUs in /proc/`task`/status's Cpus_allowed_list ("0-3,6").
     static func allowedCPUs(of task: String) throws -> [Int] {
-        let status = try String(contentsOfFile: "/proc/\(task)/status", encoding: .utf8)
+        let status = try #require(KernelObjects.readWhole("/proc/\(task)/status"))
         let list = try #require(status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") })
             .split(separator: "\t").last.map(String.init) ?? ""
         return list.split(separator: ",").flatMap { range -> [Int] in

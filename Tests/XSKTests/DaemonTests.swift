@@ -22,12 +22,21 @@ struct DaemonTests {
         /// `environment` is added to this process's; `wrapper` runs before the binary (it must
         /// exec it, as `setpriv` and `env` do); `journalStream` sets JOURNAL_STREAM to standard
         /// error's device and inode, as systemd does for a service whose output is the journal.
-        init(
+        convenience init(
             lab: VethLab, arguments: [String], environment: [String: String] = [:], wrapper: [String] = [], journalStream: Bool = false,
             side: VethLab.Side = .device
         ) throws {
+            try self.init(
+                namespace: side == .device ? lab.deviceNamespace : lab.generatorNamespace, arguments: arguments,
+                environment: environment, wrapper: wrapper, journalStream: journalStream)
+        }
+
+        /// The same in any namespace (a `ForwardLab`'s middle one, say).
+        init(
+            namespace: String, arguments: [String], environment: [String: String] = [:], wrapper: [String] = [],
+            journalStream: Bool = false
+        ) throws {
             process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-            let namespace = side == .device ? lab.deviceNamespace : lab.generatorNamespace
             process.arguments = ["netns", "exec", namespace] + wrapper + [DaemonTests.binary] + arguments
             let out = Pipe()
             let err = Pipe()
