@@ -3,10 +3,10 @@
 // xskd's XDP programs, compiled with `clang -target bpf` by the build (Plugins/BPFObjectPlugin)
 // and embedded in the Swift binary, never committed as an object file.
 //
-// xskd_redirect: the program xskd attaches to an interface. A frame that matches the filter
-// goes to the AF_XDP socket bound to its receive queue, if that queue has one; everything
-// else is passed to the kernel stack, so the host keeps its own traffic (SSH survives xskd on
-// a real NIC). The filter is data in a map, changed at run time without reloading.
+// xskd_redirect (and xskd_redirect_frags, its multi-buffer form): the program xskd attaches to
+// an interface. A frame that matches the filter goes to the AF_XDP socket bound to its receive
+// queue, if that queue has one; everything else is passed to the kernel stack, so the host
+// keeps its own traffic (SSH survives xskd on a real NIC). The filter is data in a map, changed at run time without reloading.
 //
 // xskd_drop, xskd_tx: the in-kernel references (XDP_DROP, XDP_TX with MACs swapped) that bound
 // what any user-space program can reach on the same interface.
@@ -167,8 +167,9 @@ static __always_inline void xskd_stamp_arrival(struct xdp_md *ctx)
     arrival->reserved = 0;
 }
 
-SEC("xdp")
-int xskd_redirect(struct xdp_md *ctx)
+// The redirect decision, for a frame of `length` bytes in all (its first buffer's bytes are
+// what the filter reads: headers are always there).
+static __always_inline int xskd_redirect_frame(struct xdp_md *ctx, __u64 length)
 {
     __u32 queue = ctx->rx_queue_index;
     __u32 zero = 0;
@@ -181,7 +182,7 @@ int xskd_redirect(struct xdp_md *ctx)
         return XDP_PASS;
     }
     __u32 *limit = bpf_map_lookup_elem(&xskd_frame_limits, &queue);
-    if (limit && *limit && (__u64)(ctx->data_end - ctx->data) > *limit) {
+    if (limit && *limit && length > *limit) {
         if (counters) {
             counters->too_long++;
             counters->passed++;
@@ -200,6 +201,23 @@ int xskd_redirect(struct xdp_md *ctx)
             counters->passed++;
     }
     return action;
+}
+
+SEC("xdp")
+int xskd_redirect(struct xdp_md *ctx)
+{
+    return xskd_redirect_frame(ctx, (__u64)(ctx->data_end - ctx->data));
+}
+
+// The multi-buffer form: the driver may hand it a frame in several buffers (a jumbo frame; veth
+// accepts an MTU past ~3.5 KB with XDP only for such a program). The frame limit applies to
+// the whole length: a single-buffer socket, or fill buffers too small for the kernel's
+// per-buffer copy, must still see longer frames go to the kernel rather than be dropped by a
+// redirect that cannot take them.
+SEC("xdp.frags")
+int xskd_redirect_frags(struct xdp_md *ctx)
+{
+    return xskd_redirect_frame(ctx, bpf_xdp_get_buff_len(ctx));
 }
 
 SEC("xdp")

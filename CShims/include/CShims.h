@@ -31,6 +31,17 @@ static inline int cshims_so_busy_poll_budget(void) { return SO_BUSY_POLL_BUDGET;
 #define XDP_MAX_TX_SKB_BUDGET 9
 #endif
 static inline int cshims_xdp_max_tx_skb_budget(void) { return XDP_MAX_TX_SKB_BUDGET; }
+// Multi-buffer AF_XDP (Linux 6.6+): a socket bound with XDP_USE_SG receives and sends a frame
+// longer than one buffer as several descriptors, each but the last flagged XDP_PKT_CONTD.
+// Older uapi headers name neither.
+#ifndef XDP_USE_SG
+#define XDP_USE_SG (1 << 4)
+#endif
+#ifndef XDP_PKT_CONTD
+#define XDP_PKT_CONTD (1 << 0)
+#endif
+static inline uint16_t cshims_xdp_use_sg(void) { return XDP_USE_SG; }
+static inline uint32_t cshims_xdp_pkt_contd(void) { return XDP_PKT_CONTD; }
 
 /// Moves the calling thread into the network namespace open at `descriptor` (setns with
 /// CLONE_NEWNET, which needs _GNU_SOURCE, hence not callable from Swift directly). Returns 0 or

@@ -22,6 +22,8 @@ public struct ConfigFile: Sendable {
     public var xdpMode: String?
     /// `bind-mode`: zero-copy, copy or auto.
     public var bindMode: String?
+    /// `multi-buffer`: auto, on or off.
+    public var multiBuffer: String?
     /// `fill-strategy`: fragment cache or descriptor slots.
     public var fillStrategy: String?
     /// `wait`: adaptive, poll or spin.
@@ -111,7 +113,7 @@ public struct ConfigFile: Sendable {
 
     /// The keys a config file takes.
     public static let keys = [
-        "interface", "queues", "job", "xdp-mode", "bind-mode", "fill-strategy", "wait", "umem-size", "hugepages",
+        "interface", "queues", "job", "xdp-mode", "bind-mode", "multi-buffer", "fill-strategy", "wait", "umem-size", "hugepages",
         "batch", "ring-size", "fill-size", "cpus", "filter", "force", "follow-sequences", "duration", "stats-interval", "log-level",
         "size", "rate", "count", "destination-mac", "to", "metrics", "busy-poll", "fragment-mtu",
         "source-ip", "destination-ip", "source-port", "destination-port", "max-latency", "sample-residency",
@@ -164,6 +166,7 @@ public struct ConfigFile: Sendable {
         file.job = try reader.string("job")
         file.xdpMode = try reader.string("xdp-mode")
         file.bindMode = try reader.string("bind-mode")
+        file.multiBuffer = try reader.string("multi-buffer")
         file.fillStrategy = try reader.string("fill-strategy")
         file.wait = try reader.string("wait")
         file.umemSize = try reader.integer("umem-size", as: Int.self)

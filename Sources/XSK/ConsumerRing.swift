@@ -36,6 +36,15 @@ public struct ConsumerRing<Slot>: @unchecked Sendable {
         xsk_ring_cons__release(ring, UInt32(truncatingIfNeeded: batch.count))
     }
 
+    /// Hands the batch's first `count` slots back to the kernel and un-peeks the rest, which
+    /// the next peek returns again.
+    @inlinable
+    public func release(_ batch: RingBatch<Slot>, count: Int) {
+        precondition(count >= 0 && count <= batch.count)
+        if count < batch.count { xsk_ring_cons__cancel(ring, UInt32(truncatingIfNeeded: batch.count &- count)) }
+        xsk_ring_cons__release(ring, UInt32(truncatingIfNeeded: count))
+    }
+
     /// Un-peeks the batch: its slots stay filled, and the next peek returns them again. The
     /// corresponding C function is `xsk_ring_cons__cancel`.
     @inlinable

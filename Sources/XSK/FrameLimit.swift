@@ -30,23 +30,43 @@ public struct FrameLimit: Sendable, Equatable {
     let maximumFragmentSize: Int
     /// False when the fill buffers cannot grow or shrink (fixed-size slots).
     let resizable: Bool
+    /// For a multi-buffer socket, the UMEM's chunk size: fill buffers of exactly this size take
+    /// a frame of any length as a chain (the kernel copies a chunk's worth into each), so the
+    /// limit is then the longest chain's. Nil: every frame must fit one buffer.
+    let chainChunkSize: Int?
 
     /// The kernel leaves this much in front of every frame it copies into a buffer.
     public static let xdpHeadroom = 256
 
     /// The limit for `mtu`, with fill buffers that hold `headroom` bytes before each frame,
     /// start at multiples of `alignment` and are at most `maximumFragmentSize` bytes; fixed at
-    /// that size when not `resizable` (descriptor slots).
-    public init(mtu: Int, headroom: Int, alignment: Int, maximumFragmentSize: Int, resizable: Bool) {
+    /// that size when not `resizable` (descriptor slots). `chainChunkSize`, for a multi-buffer
+    /// socket, is the UMEM's chunk size.
+    public init(
+        mtu: Int, headroom: Int, alignment: Int, maximumFragmentSize: Int, resizable: Bool, chainChunkSize: Int? = nil
+    ) {
         self.mtu = mtu
         self.headroom = headroom
         self.alignment = alignment
         self.maximumFragmentSize = maximumFragmentSize
         self.resizable = resizable
+        self.chainChunkSize = chainChunkSize
         fragmentSize = resizable
             ? Self.fragmentSize(mtu: mtu, headroom: headroom, alignment: alignment, chunkSize: maximumFragmentSize)
             : maximumFragmentSize
-        frameLimit = fragmentSize - Self.xdpHeadroom - headroom
+        frameLimit = 0
+        frameLimit = limit(forFragmentSize: fragmentSize)
+    }
+
+    /// True when frames longer than one buffer arrive as chains (fill buffers of a whole chunk on
+    /// a multi-buffer socket).
+    public var takesChains: Bool { chainChunkSize == fragmentSize }
+
+    /// The frame limit for fill buffers of `size`: one buffer's room, or with chains, the
+    /// longest chain's.
+    func limit(forFragmentSize size: Int) -> Int {
+        let perBuffer = size - Self.xdpHeadroom - headroom
+        return chainChunkSize == size ? perBuffer * FrameChain.receiveLimit : perBuffer
     }
 
     /// The fill fragment size for a link MTU: room for the kernel's 256-byte XDP headroom, the
@@ -76,7 +96,7 @@ public struct FrameLimit: Sendable, Equatable {
         mtu = current
         guard resizable else { return .fixed }
         let newSize = Self.fragmentSize(mtu: current, headroom: headroom, alignment: alignment, chunkSize: maximumFragmentSize)
-        let newLimit = newSize - Self.xdpHeadroom - headroom
+        let newLimit = limit(forFragmentSize: newSize)
         fragmentSize = newSize
         if newLimit <= frameLimit {
             frameLimit = newLimit

@@ -25,8 +25,21 @@ extension XSKQueue {
         public var released: UInt64 = 0
         /// Frames the application handed to a TX ring (this queue's or another's).
         public var forwarded: UInt64 = 0
-        /// TX buffers the completion ring gave back: frames the kernel sent.
+        /// TX buffers the completion ring gave back: frames the kernel sent (a chain's every
+        /// buffer comes back on its own).
         public var completions: UInt64 = 0
+        /// Received frames of more than one buffer (each also one of `rxPackets`).
+        public var rxChains: UInt64 = 0
+        /// The buffers of those chains.
+        public var rxChainBuffers: UInt64 = 0
+        /// Chains queued on the TX ring (each also one of `txPackets`).
+        public var txChains: UInt64 = 0
+        /// The buffers of those chains: each comes back as one completion.
+        public var txChainBuffers: UInt64 = 0
+        /// Received chains that were not whole or valid (a buffer not ours, a length past its
+        /// buffer, more buffers than `FrameChain.receiveLimit`): never handed to the
+        /// application; every buffer of them that was ours went back to the fill source.
+        public var chainsDiscarded: UInt64 = 0
         /// RX or completion addresses that were not buffers this queue gave the kernel:
         /// counted and skipped, never followed.
         public var invalidAddresses: UInt64 = 0

@@ -65,6 +65,9 @@ public final class Umem: @unchecked Sendable {
     struct SocketBook {
         var ownSocketTaken = false
         var ownSocketQueue: QueueKey?
+        /// Whether the UMEM's own socket bound multi-buffer (`XDP_USE_SG`): the sockets that
+        /// share the UMEM inherit it (the kernel refuses the flag on them).
+        var multiBuffer = false
         var socketsPerQueue: [QueueKey: Int] = [:]
         var closed = false
     }

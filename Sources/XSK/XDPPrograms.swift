@@ -23,6 +23,9 @@ public final class XDPPrograms: @unchecked Sendable {
     public enum Program: String, Sendable, CaseIterable {
         /// Matching frames to the queue's AF_XDP socket, the rest to the kernel.
         case redirect = "xskd_redirect"
+        /// The same, multi-buffer (`xdp.frags`): frames longer than one driver buffer reach it
+        /// whole, and the frame limit applies to their whole length.
+        case redirectFrags = "xskd_redirect_frags"
         /// XDP_DROP: the in-kernel bound for a drop job.
         case drop = "xskd_drop"
         /// XDP_TX with MACs swapped: the in-kernel bound for a reflect job.

@@ -55,6 +55,8 @@ public struct XSKQueue: ~Copyable {
     /// Counters kept as drivers keep them, in plain memory on the poll thread.
     @inlinable public var statistics: Statistics { counters }
     @usableFromInline var counters = Statistics()
+    /// A chain longer than any the queue takes is being thrown away, up to its last buffer.
+    @usableFromInline var discardingChain = false
     /// The buffer whose completion is watched for (a residency sample); `.max` for none.
     @usableFromInline var watchedCompletion = UInt64.max
     /// The watched buffer's completion was reaped since the watch began.
@@ -81,7 +83,8 @@ public struct XSKQueue: ~Copyable {
         let limit = FrameLimit(
             mtu: linkMTU, headroom: Int(socket.umem.configuration.headroom), alignment: alignment,
             maximumFragmentSize: strategy.maximumFragmentSize(chunkSize: Int(socket.umem.configuration.chunkSize)),
-            resizable: strategy == .fragmentCache)
+            resizable: strategy == .fragmentCache,
+            chainChunkSize: socket.isMultiBuffer ? Int(socket.umem.configuration.chunkSize) : nil)
         try programs?.setFrameLimit(UInt32(limit.frameLimit), queue: socket.queue)
         self.limit = limit
         self.socket = socket
@@ -102,7 +105,7 @@ public struct XSKQueue: ~Copyable {
             "queue ready",
             metadata: [
                 "mtu": "\(linkMTU)", "fragment": "\(limit.fragmentSize)", "frameLimit": "\(limit.frameLimit)",
-                "posted": "\(counters.fillPosted)",
+                "posted": "\(counters.fillPosted)", "chains": "\(limit.takesChains)",
             ])
     }
 
@@ -121,16 +124,35 @@ public struct XSKQueue: ~Copyable {
     }
 
     /// Takes up to `frames.count` received frames (each is then the application's), and
-    /// refills the fill ring for them. Returns how many were taken.
+    /// refills the fill ring for them. Returns how many were taken. On a multi-buffer socket a
+    /// frame may be a chain (`ReceivedFrame.segments`): only whole chains are taken, and one
+    /// the batch ends inside waits in the RX ring for the next receive.
     public mutating func receive(into frames: UnsafeMutableBufferPointer<ReceivedFrame>) -> Int {
         let rx = socket.rx
-        let batch = rx.peek(upTo: min(frames.count, configuration.batchSize))
+        let wanted = min(frames.count, configuration.batchSize)
+        // Room past the frames wanted for one more chain, so that a batch of whole frames can
+        // always be found.
+        let batch = rx.peek(upTo: socket.isMultiBuffer ? wanted &+ FrameChain.receiveLimit : wanted)
         if batch.count == 0 { return 0 }
         var taken = 0
         var bytes: UInt64 = 0
+        var index = 0
         let fragmentSize = UInt64(limit.fragmentSize)
-        for index in 0..<batch.count {
+        let continues = FrameChain.continues
+        if discardingChain { index = discardChainRest(batch) }
+        while index < batch.count, taken < wanted {
             let descriptor = batch[index]
+            if descriptor.options & continues != 0 {
+                guard let (frame, next) = takeChain(batch, from: index) else { break }
+                index = next
+                if let frame {
+                    frames[taken] = frame
+                    bytes &+= UInt64(frame.length)
+                    taken &+= 1
+                }
+                continue
+            }
+            index &+= 1
             let start = xsk_umem__extract_addr(descriptor.addr)
             // Only what this queue gave the kernel may come back; anything else is skipped.
             guard ledger.takeReceived(start) else {
@@ -149,8 +171,11 @@ public struct XSKQueue: ~Copyable {
             bytes &+= UInt64(descriptor.len)
             taken &+= 1
         }
-        rx.release(batch)
-        counters.receiveBatches &+= 1
+        // What was looked at goes back to the kernel; the rest (an unfinished chain, frames
+        // past `wanted`) stays for the next receive.
+        rx.release(batch, count: index)
+        guard index > 0 else { return 0 }
+        if taken > 0 { counters.receiveBatches &+= 1 }
         counters.rxPackets &+= UInt64(truncatingIfNeeded: taken)
         counters.rxBytes &+= bytes
         if limit.raiseIsDue(received: counters.rxPackets) { applyRaise() }
@@ -158,12 +183,111 @@ public struct XSKQueue: ~Copyable {
         return taken
     }
 
+    /// Takes the chain that starts at `start` of `batch`: nil when the batch ends inside it
+    /// (it waits in the ring); otherwise the index after its last descriptor, and the frame,
+    /// or nil for a chain that was discarded (counted; its buffers went back).
+    @inline(never)
+    @usableFromInline
+    mutating func takeChain(_ batch: DescriptorBatch, from start: Int) -> (ReceivedFrame?, Int)? {
+        let continues = FrameChain.continues
+        var end = start
+        while end < batch.count, batch[end].options & continues != 0 { end &+= 1 }
+        guard end < batch.count else {
+            // Longer than any chain the kernel makes, or the ring holds only part of it: a
+            // batch that starts with it and is full cannot be waited out.
+            guard start == 0, batch.count - start > FrameChain.receiveLimit else { return nil }
+            counters.chainsDiscarded &+= 1
+            takeDiscarded(batch, from: start, to: batch.count)
+            discardingChain = true
+            return (nil, batch.count)
+        }
+        let buffers = end &- start &+ 1
+        var valid = buffers <= FrameChain.receiveLimit
+        let fragmentSize = UInt64(limit.fragmentSize)
+        let base = pool.base
+        var head: ReceivedFrame?
+        var previous = ReceivedFrame(fragment: Fragment(offset: 0, length: 0), address: 0, length: 0)
+        var linked = 0
+        var total: UInt64 = 0
+        for index in start...end {
+            let descriptor = batch[index]
+            let address = xsk_umem__extract_addr(descriptor.addr)
+            guard ledger.takeReceived(address) else {
+                counters.invalidAddresses &+= 1
+                valid = false
+                continue
+            }
+            let fragment = fill.received(at: address)
+            guard xsk_umem__extract_offset(descriptor.addr) &+ UInt64(descriptor.len) <= fragmentSize else {
+                counters.invalidLengths &+= 1
+                fill.release(fragment)
+                valid = false
+                continue
+            }
+            let buffer = ReceivedFrame(fragment: fragment, address: descriptor.addr, length: descriptor.len)
+            if head == nil { head = buffer } else { FrameChain.link(previous, to: buffer, base: base) }
+            previous = buffer
+            linked &+= 1
+            total &+= UInt64(descriptor.len)
+        }
+        guard var frame = head else {
+            counters.chainsDiscarded &+= 1
+            return (nil, end &+ 1)
+        }
+        frame.segments = UInt16(truncatingIfNeeded: linked)
+        frame.length = UInt32(truncatingIfNeeded: total)
+        guard valid, total <= UInt64(UInt32.max) else {
+            counters.chainsDiscarded &+= 1
+            if linked > 1 {
+                FrameChain.forEachBuffer(of: frame, base: base) { fill.release($0.fragment) }
+            } else {
+                fill.release(frame.fragment)
+            }
+            return (nil, end &+ 1)
+        }
+        counters.rxChains &+= 1
+        counters.rxChainBuffers &+= UInt64(truncatingIfNeeded: linked)
+        return (frame, end &+ 1)
+    }
+
+    /// Gives back the buffers of descriptors `start..<end` of a chain being discarded.
+    mutating func takeDiscarded(_ batch: DescriptorBatch, from start: Int, to end: Int) {
+        for index in start..<end {
+            let address = xsk_umem__extract_addr(batch[index].addr)
+            if ledger.takeReceived(address) { fill.release(fill.received(at: address)) } else { counters.invalidAddresses &+= 1 }
+        }
+    }
+
+    /// The rest of a chain too long to take, at the start of a new batch: its buffers go back
+    /// up to and including its last descriptor. Returns where the next frame starts.
+    mutating func discardChainRest(_ batch: DescriptorBatch) -> Int {
+        var end = 0
+        while end < batch.count, batch[end].options & FrameChain.continues != 0 { end &+= 1 }
+        if end < batch.count {
+            end &+= 1
+            discardingChain = false
+        }
+        takeDiscarded(batch, from: 0, to: end)
+        return end
+    }
+
     /// Gives a received frame back; on this thread, its reference returns to the fill cache's
-    /// (or its slot's) bias without an atomic when its page is still that holder's.
+    /// (or its slot's) bias without an atomic when its page is still that holder's. A chain
+    /// goes back whole.
     @inlinable
     public mutating func release(_ frame: ReceivedFrame) {
-        fill.release(frame.fragment)
+        if frame.segments > 1 {
+            releaseChain(frame)
+        } else {
+            fill.release(frame.fragment)
+        }
         counters.released &+= 1
+    }
+
+    @inline(never)
+    @usableFromInline
+    mutating func releaseChain(_ frame: ReceivedFrame) {
+        FrameChain.forEachBuffer(of: frame, base: pool.base) { fill.release($0.fragment) }
     }
 
     // MARK: Transmit
@@ -186,25 +310,57 @@ public struct XSKQueue: ~Copyable {
 
     /// Queues frames for transmit: each fragment is the TX ring's until its completion, which
     /// frees it. `frames` are fragments built here (address = fragment offset) or frames
-    /// received on any queue sharing the UMEM (forwarded without a copy). Returns how many were
-    /// queued; the rest (TX ring full) stay the caller's.
+    /// received on any queue sharing the UMEM (forwarded without a copy); a chain goes on the
+    /// ring whole (its buffers in order, each but the last flagged XDP_PKT_CONTD) or not at
+    /// all. Returns how many frames were queued; the rest (TX ring full) stay the caller's.
     public mutating func transmit(_ frames: UnsafeBufferPointer<ReceivedFrame>) -> Int {
         let tx = socket.tx
-        let batch = tx.reserve(upTo: frames.count)
+        // On a multi-buffer socket, room for one more chain than single buffers need; what is
+        // not written is given back at submit.
+        let batch = tx.reserve(upTo: socket.isMultiBuffer ? frames.count &+ FrameChain.transmitLimit : frames.count)
         var bytes: UInt64 = 0
-        for index in 0..<batch.count {
-            let frame = frames[index]
-            batch[index] = xdp_desc(addr: frame.address, len: frame.length, options: 0)
-            ledger.queuedForTransmit(frame.fragment.offset)
+        var slot = 0
+        var queued = 0
+        while queued < frames.count {
+            let frame = frames[queued]
+            if frame.segments > 1 {
+                precondition(socket.isMultiBuffer, "a chain of \(frame.segments) buffers on a single-buffer socket")
+                guard slot &+ Int(frame.segments) <= batch.count else { break }
+                slot = queueChain(frame, into: batch, at: slot)
+            } else {
+                guard slot < batch.count else { break }
+                batch[slot] = xdp_desc(addr: frame.address, len: frame.length, options: 0)
+                ledger.queuedForTransmit(frame.fragment.offset)
+                slot &+= 1
+            }
             bytes &+= UInt64(frame.length)
+            queued &+= 1
         }
-        tx.submit(batch)
-        guard batch.count > 0 else { return 0 }
+        tx.submit(batch, count: slot)
+        guard queued > 0 else { return 0 }
         counters.transmitBatches &+= 1
-        counters.txPackets &+= UInt64(truncatingIfNeeded: batch.count)
+        counters.txPackets &+= UInt64(truncatingIfNeeded: queued)
         counters.txBytes &+= bytes
         if tx.needsWakeup { try? wakeTransmit() }
-        return batch.count
+        return queued
+    }
+
+    /// Writes `frame`'s buffers into `batch` from `slot` on; returns the slot after them.
+    @inline(never)
+    @usableFromInline
+    mutating func queueChain(_ frame: ReceivedFrame, into batch: DescriptorBatch, at slot: Int) -> Int {
+        precondition(Int(frame.segments) <= FrameChain.transmitLimit,
+            "a chain of \(frame.segments) buffers: the kernel sends at most \(FrameChain.transmitLimit)")
+        var next = slot
+        let last = slot &+ Int(frame.segments) &- 1
+        FrameChain.forEachBuffer(of: frame, base: pool.base) { buffer in
+            batch[next] = xdp_desc(addr: buffer.address, len: buffer.length, options: next == last ? 0 : FrameChain.continues)
+            ledger.queuedForTransmit(buffer.fragment.offset)
+            next &+= 1
+        }
+        counters.txChains &+= 1
+        counters.txChainBuffers &+= UInt64(truncatingIfNeeded: frame.segments)
+        return next
     }
 
     /// Frames the TX ring can take now, up to `count`.
@@ -220,7 +376,9 @@ public struct XSKQueue: ~Copyable {
 
     /// Frames queued for transmit and not completed yet.
     @inlinable
-    public var transmitOutstanding: Int { Int(truncatingIfNeeded: counters.txPackets &- counters.completions) }
+    public var transmitOutstanding: Int {
+        Int(truncatingIfNeeded: counters.txPackets &+ counters.txChainBuffers &- counters.txChains &- counters.completions)
+    }
 
     /// Counts received frames that the application passed to a TX ring (this queue's or
     /// another's): they are no longer the application's.

@@ -52,12 +52,30 @@ public final class XSKSocket: @unchecked Sendable {
         public var busyPoll: BusyPoll?
         /// How often to retry a bind that fails with EBUSY (the kernel unbinds asynchronously).
         public var busyRetries = 20
+        /// Frames longer than one buffer as descriptor chains (`XDP_USE_SG`, Linux 6.6+):
+        /// `.automatic` binds single-buffer, with a log line, where the kernel or driver has no
+        /// multi-buffer AF_XDP; `.on` fails there instead. A socket sharing a UMEM follows the
+        /// UMEM's own socket, whatever it asks.
+        public var multiBuffer: MultiBuffer = .off
 
         /// A socket on `queue` of `interface`, with every other setting at its default.
         public init(interface: String, queue: UInt32) {
             self.interface = interface
             self.queue = queue
         }
+    }
+
+    /// Whether a socket takes frames longer than one buffer, as chains of descriptors.
+    public enum MultiBuffer: String, Sendable, CaseIterable, CustomStringConvertible {
+        /// Multi-buffer where the kernel and driver allow it, else single-buffer (logged).
+        case automatic = "auto"
+        /// Multi-buffer or fail.
+        case on
+        /// Single-buffer: a frame must fit one buffer (the XDP program passes longer ones to
+        /// the kernel).
+        case off
+        /// The setting's name.
+        public var description: String { rawValue }
     }
 
     /// Busy-polling settings: how long a call on the socket busy-polls the device, and how many
@@ -89,6 +107,9 @@ public final class XSKSocket: @unchecked Sendable {
     public let sharesQueueRings: Bool
     /// True for the UMEM's own socket, which stays bound until the UMEM closes.
     public let isUmemSocket: Bool
+    /// True when the socket is bound multi-buffer: a received frame may come as a chain of
+    /// descriptors, and a chain may be sent.
+    public let isMultiBuffer: Bool
     private let rxStorage: UnsafeMutablePointer<xsk_ring_cons>
     private let txStorage: UnsafeMutablePointer<xsk_ring_prod>
     private let fillStorage: UnsafeMutablePointer<xsk_ring_prod>
@@ -137,6 +158,7 @@ public final class XSKSocket: @unchecked Sendable {
         var descriptor: Int32 = -1
 
         let mode: BindMode
+        var multiBuffer = false
         do throws(SystemCallError) {
             if isUmemSocket {
                 descriptor = umem.descriptor
@@ -167,9 +189,14 @@ public final class XSKSocket: @unchecked Sendable {
                     call: "XDP_RX_RING/XDP_TX_RING", errno: -result, context: "\(interface) queue \(configuration.queue)")
             }
             mappings += [rxMapping, txMapping]
-            mode = try Self.bind(
+            (mode, multiBuffer) = try Self.bind(
                 descriptor: descriptor, interface: interface, configuration: configuration,
                 sharedUmem: isUmemSocket ? nil : umem.descriptor, logger: logger)
+            if isUmemSocket {
+                umem.sockets.withLock { $0.multiBuffer = multiBuffer }
+            } else {
+                multiBuffer = umem.sockets.withLock { $0.multiBuffer }
+            }
             if mode == .copy, configuration.txSize > 0 {
                 Self.raiseTransmitBudget(to: configuration.txSize, descriptor: descriptor, logger: logger)
             }
@@ -193,6 +220,7 @@ public final class XSKSocket: @unchecked Sendable {
         self.queue = configuration.queue
         self.descriptor = descriptor
         self.boundMode = mode
+        self.isMultiBuffer = multiBuffer
         self.isUmemSocket = isUmemSocket
         self.sharesQueueRings = sharesQueue
         self.queueKey = key
@@ -207,36 +235,54 @@ public final class XSKSocket: @unchecked Sendable {
             fill.deallocate()
             completion.deallocate()
         }
-        logger.info("AF_XDP socket bound", metadata: ["mode": "\(mode)", "fd": "\(descriptor)", "sharesUmem": "\(!isUmemSocket)"])
+        logger.info(
+            "AF_XDP socket bound",
+            metadata: [
+                "mode": "\(mode)", "fd": "\(descriptor)", "sharesUmem": "\(!isUmemSocket)", "multiBuffer": "\(multiBuffer)",
+            ])
     }
 
     /// Binds, retrying EBUSY (a previous socket's queue is released asynchronously by the
-    /// kernel) and, in automatic mode, falling back from zero-copy to copy. A failed bind
-    /// leaves the socket and its rings as they were, so both retries reuse them.
+    /// kernel), in automatic mode falling back from zero-copy to copy, and with multi-buffer
+    /// `.automatic`, from multi-buffer to single-buffer. A failed bind leaves the socket and its
+    /// rings as they were, so every retry reuses them. Returns the mode bound and whether the
+    /// socket asked for multi-buffer (a sharing socket asks nothing: it follows the UMEM's).
     private static func bind(
         descriptor: Int32, interface: NetworkInterface, configuration: Configuration, sharedUmem: Int32?, logger: Logger
-    ) throws(SystemCallError) -> BindMode {
+    ) throws(SystemCallError) -> (BindMode, Bool) {
         var candidates: [BindMode] = configuration.bindMode == .automatic ? [.zeroCopy, .copy] : [configuration.bindMode]
+        var multiBuffer = sharedUmem == nil && configuration.multiBuffer != .off
         var busyAttempts = 0
         while let mode = candidates.first {
             var flags: UInt16 = 0
             if sharedUmem == nil {
-                // A socket sharing a UMEM takes its mode and wakeup setting from the UMEM's
-                // socket; the kernel refuses flags on it.
+                // A socket sharing a UMEM takes its mode, wakeup and multi-buffer setting from
+                // the UMEM's socket; the kernel refuses flags on it.
                 flags = UInt16(mode == .zeroCopy ? XDP_ZEROCOPY : XDP_COPY)
                 if configuration.needWakeup { flags |= UInt16(XDP_USE_NEED_WAKEUP) }
+                if multiBuffer { flags |= cshims_xdp_use_sg() }
             }
             let result = cshims_xsk_bind(descriptor, interface.index, configuration.queue, flags, sharedUmem ?? -1)
             if result == 0 {
                 var options: UInt32 = 0
                 _ = cshims_xsk_options(descriptor, &options)
-                return options & UInt32(XDP_OPTIONS_ZEROCOPY) != 0 ? .zeroCopy : .copy
+                return (options & UInt32(XDP_OPTIONS_ZEROCOPY) != 0 ? .zeroCopy : .copy, multiBuffer)
             }
             let error = -result
             if error == EBUSY, busyAttempts < configuration.busyRetries {
                 busyAttempts += 1
                 logger.debug("queue busy, retrying bind", metadata: ["attempt": "\(busyAttempts)"])
                 usleep(50_000)
+                continue
+            }
+            // A kernel before 6.6 knows no XDP_USE_SG (EINVAL); a zero-copy driver without
+            // multi-buffer refuses it (EOPNOTSUPP). Zero-copy without chains is tried before
+            // copy mode with them: the driver's own path matters more than jumbo frames.
+            if multiBuffer, configuration.multiBuffer == .automatic, error == EINVAL || error == EOPNOTSUPP {
+                logger.notice(
+                    "multi-buffer AF_XDP not supported here; binding single-buffer (frames longer than one buffer go to the kernel)",
+                    metadata: ["bindMode": "\(mode)", "error": "\(SystemCallError.name(ofErrno: error))"])
+                multiBuffer = false
                 continue
             }
             if configuration.bindMode == .automatic, mode == .zeroCopy, sharedUmem == nil,
@@ -246,18 +292,21 @@ public final class XSKSocket: @unchecked Sendable {
                     "zero-copy not supported by the driver; binding in copy mode",
                     metadata: ["error": "\(SystemCallError.name(ofErrno: error))"])
                 candidates.removeFirst()
+                multiBuffer = configuration.multiBuffer != .off
                 continue
             }
             throw SystemCallError(
-                call: "bind(AF_XDP, \(mode))", errno: error,
+                call: "bind(AF_XDP, \(mode)\(multiBuffer ? ", multi-buffer" : ""))", errno: error,
                 context: "interface \(interface) queue \(configuration.queue)",
-                hint: bindHint(error, mode: mode))
+                hint: bindHint(error, mode: mode, multiBuffer: multiBuffer))
         }
         preconditionFailure("no bind mode left to try")
     }
 
-    static func bindHint(_ error: Int32, mode: BindMode) -> String? {
+    static func bindHint(_ error: Int32, mode: BindMode, multiBuffer: Bool = false) -> String? {
         switch error {
+        case EINVAL where multiBuffer: "the kernel (before 6.6) or driver has no multi-buffer AF_XDP; use --multi-buffer off"
+        case EOPNOTSUPP where multiBuffer: "the driver has no multi-buffer AF_XDP in this mode; use --multi-buffer off"
         case EOPNOTSUPP where mode == .zeroCopy: "the driver has no zero-copy AF_XDP; bind in copy mode"
         case EBUSY: "another AF_XDP socket (another xskd?) is bound to this queue"
         case EINVAL: "the queue does not exist on this interface, or the ring sizes are refused"

@@ -33,6 +33,10 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "Socket bind mode: auto (zero-copy if the driver has it), copy or zero-copy. (default: auto)")
     public var bindMode: XSKSocket.BindMode?
 
+    /// `--multi-buffer`: frames longer than one buffer as chains; nil for auto.
+    @Option(help: "Jumbo frames as buffer chains (multi-buffer XDP and XDP_USE_SG): auto (where the kernel and driver allow, logged when not), on or off. (default: auto)")
+    public var multiBuffer: XSKSocket.MultiBuffer?
+
     /// `--fill-strategy`: ring-level fragment cache or descriptor slots; nil for the cache.
     @Option(help: "How fill buffers are managed: fragment-cache or descriptor-slots. (default: fragment-cache)")
     public var fillStrategy: XSKQueue.FillStrategy?
@@ -157,6 +161,7 @@ extension JobKind: ExpressibleByArgument {}
 extension WaitMode: ExpressibleByArgument {}
 extension XDPAttachMode: ExpressibleByArgument {}
 extension XSKSocket.BindMode: ExpressibleByArgument {}
+extension XSKSocket.MultiBuffer: ExpressibleByArgument {}
 extension FillStrategy: ExpressibleByArgument {}
 extension PagePool.Backing: ExpressibleByArgument {}
 extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -114,6 +114,7 @@ enum RunPlan {
         configuration.fillRingSize = settings.fillSize
         configuration.ringSize = settings.ringSize
         configuration.bindMode = settings.bindMode
+        configuration.multiBuffer = settings.multiBuffer
         configuration.busyPoll = settings.busyPoll
         configuration.cpus = settings.cpus
         configuration.poll.wait = settings.wait

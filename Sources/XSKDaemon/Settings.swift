@@ -15,6 +15,7 @@ struct Settings: Sendable {
     var job: JobKind
     var xdpMode: XDPAttachMode
     var bindMode: XSKSocket.BindMode
+    var multiBuffer: XSKSocket.MultiBuffer
     var fillStrategy: XSKQueue.FillStrategy
     var wait: WaitMode
     /// In MiB; nil when not given: the plan sizes it for the queues (`RunPlan.umemNeeded`).
@@ -57,6 +58,8 @@ struct Settings: Sendable {
             job: job,
             xdpMode: try command.xdpMode ?? file?.xdpMode.map { try parse($0, "xdp-mode", XDPAttachMode.init) } ?? .automatic,
             bindMode: try command.bindMode ?? file?.bindMode.map { try parse($0, "bind-mode", XSKSocket.BindMode.init) } ?? .automatic,
+            multiBuffer: try command.multiBuffer
+                ?? file?.multiBuffer.map { try parse($0, "multi-buffer", XSKSocket.MultiBuffer.init) } ?? .automatic,
             fillStrategy: try command.fillStrategy
                 ?? file?.fillStrategy.map { try parse($0, "fill-strategy", XSKQueue.FillStrategy.init) } ?? .fragmentCache,
             // The latency job times its probes' return: by default its thread sleeps in poll()

@@ -170,7 +170,10 @@ struct CaptureProducer {
             countdown = every
             let frame = frames[index]
             let original = Int(frame.length)
-            let captured = min(original, snapLength)
+            // A chain is captured as its first buffer (the headers), with its whole length
+            // as the original: the block copies from one contiguous run.
+            let contiguous = frame.segments > 1 ? FrameChain.headLength(of: frame, base: base) : original
+            let captured = min(contiguous, snapLength)
             let length = UInt64(PcapngBlocks.enhancedPacketLength(captured: captured))
             if capacity &- (produced &- cachedTail) < length {
                 cachedTail = cshims_load_acquire_u64(tail)

@@ -18,6 +18,8 @@ public struct Frame: ~Copyable {
     @usableFromInline let data: UnsafeMutableRawPointer
     /// Bytes the buffer holds from the frame's first byte on.
     @usableFromInline let capacity: Int
+    /// The first buffer's frame bytes: the whole frame unless it is a chain.
+    @usableFromInline let headLength: Int
     /// The port the frame arrived on (for a frame being built: whose TX cache it came from).
     public let port: Int
     /// Received (goes back to its port's fill source) or built (goes back to a TX cache).
@@ -29,6 +31,7 @@ public struct Frame: ~Copyable {
         let offset = descriptor.dataOffset
         data = base + Int(truncatingIfNeeded: offset)
         capacity = Int(truncatingIfNeeded: descriptor.fragment.offset &+ UInt64(descriptor.fragment.length) &- offset)
+        headLength = descriptor.segments > 1 ? FrameChain.headLength(of: descriptor, base: base) : Int(descriptor.length)
         self.port = port
         self.wasReceived = wasReceived
     }
@@ -37,16 +40,26 @@ public struct Frame: ~Copyable {
         assertionFailure("a Frame was dropped: give it back with release, transmit, forward or keep")
     }
 
-    /// The frame's length in bytes. A job may shorten or lengthen it (up to `bufferCapacity`) before
-    /// it transmits the frame.
+    /// The frame's length in bytes, all of its buffers'. A job may shorten or lengthen a frame
+    /// of one buffer (up to `bufferCapacity`) before it transmits it; a chain's length is fixed.
     @inlinable
     public var length: Int {
         get { Int(descriptor.length) }
         set {
+            precondition(descriptor.segments <= 1, "a chain of \(descriptor.segments) buffers keeps its length")
             precondition(newValue >= 0 && newValue <= capacity, "length \(newValue) outside the buffer's 0...\(capacity)")
             descriptor.length = UInt32(truncatingIfNeeded: newValue)
         }
     }
+
+    /// How many buffers the frame spans: 1, or more for a jumbo frame received on a
+    /// multi-buffer socket (a chain). The byte accessors cover the first buffer, where the
+    /// headers are; `copyBytes()` and `forEachBuffer` reach the whole frame.
+    @inlinable public var bufferCount: Int { Int(descriptor.segments) }
+
+    /// The bytes the byte accessors cover: the first buffer's (the whole frame unless it is a
+    /// chain).
+    @inlinable public var firstBufferLength: Int { headLength }
 
     /// The most bytes this frame's buffer can hold.
     @inlinable public var bufferCapacity: Int { capacity }
@@ -54,7 +67,7 @@ public struct Frame: ~Copyable {
     /// The frame's bytes, read-only, for the duration of `body`.
     @inlinable
     public borrowing func withBytes<Result, Failure: Error>(_ body: (RawSpan) throws(Failure) -> Result) throws(Failure) -> Result {
-        try body(RawSpan(_unsafeStart: UnsafeRawPointer(data), byteCount: Int(descriptor.length)))
+        try body(RawSpan(_unsafeStart: UnsafeRawPointer(data), byteCount: headLength))
     }
 
     /// The frame's bytes, writable, for the duration of `body` (bounds-checked).
@@ -62,7 +75,7 @@ public struct Frame: ~Copyable {
     public mutating func withMutableBytes<Result, Failure: Error>(
         _ body: (inout MutableRawSpan) throws(Failure) -> Result
     ) throws(Failure) -> Result {
-        var span = MutableRawSpan(_unsafeStart: data, byteCount: Int(descriptor.length))
+        var span = MutableRawSpan(_unsafeStart: data, byteCount: headLength)
         return try body(&span)
     }
 
@@ -72,12 +85,32 @@ public struct Frame: ~Copyable {
     public mutating func withUnsafeMutableBytes<Result, Failure: Error>(
         _ body: (UnsafeMutableRawBufferPointer) throws(Failure) -> Result
     ) throws(Failure) -> Result {
-        try body(UnsafeMutableRawBufferPointer(start: data, count: Int(descriptor.length)))
+        try body(UnsafeMutableRawBufferPointer(start: data, count: headLength))
     }
 
-    /// Copies the frame's bytes out (for keeping beyond the frame, or for a test).
+    /// Copies the frame's bytes out, every buffer's (for keeping beyond the frame, or a test).
     public borrowing func copyBytes() -> [UInt8] {
-        Array(UnsafeRawBufferPointer(start: UnsafeRawPointer(data), count: Int(descriptor.length)))
+        guard descriptor.segments > 1 else {
+            return Array(UnsafeRawBufferPointer(start: UnsafeRawPointer(data), count: Int(descriptor.length)))
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Int(descriptor.length))
+        forEachBuffer { bytes.append(contentsOf: $0) }
+        return bytes
+    }
+
+    /// Calls `body` with each buffer's bytes in order (one call for a frame of one buffer), for
+    /// the duration of the call.
+    @inlinable
+    public borrowing func forEachBuffer(_ body: (UnsafeRawBufferPointer) -> Void) {
+        guard descriptor.segments > 1 else {
+            body(UnsafeRawBufferPointer(start: UnsafeRawPointer(data), count: Int(descriptor.length)))
+            return
+        }
+        let base = UnsafeRawPointer(data - Int(truncatingIfNeeded: descriptor.dataOffset))
+        FrameChain.forEachBuffer(of: descriptor, base: base) { buffer in
+            body(UnsafeRawBufferPointer(start: base + Int(truncatingIfNeeded: buffer.dataOffset), count: Int(buffer.length)))
+        }
     }
 
     /// Ends the frame without its deinit: the caller takes over its buffer.
@@ -100,6 +133,8 @@ public struct KeptFrame: Sendable, Hashable {
     @usableFromInline let fragmentLength: UInt32
     /// The frame's length in bytes.
     public let length: UInt32
+    /// How many buffers it spans (more than 1: a chain).
+    public let bufferCount: UInt16
     /// The port it arrived on (or whose TX cache it came from).
     public let port: Int
     @usableFromInline let wasReceived: Bool
@@ -110,12 +145,15 @@ public struct KeptFrame: Sendable, Hashable {
         fragmentOffset = descriptor.fragment.offset
         fragmentLength = descriptor.fragment.length
         length = descriptor.length
+        bufferCount = descriptor.segments
         self.port = port
         self.wasReceived = wasReceived
     }
 
     @inlinable
     var descriptor: ReceivedFrame {
-        ReceivedFrame(fragment: Fragment(offset: fragmentOffset, length: fragmentLength), address: address, length: length)
+        ReceivedFrame(
+            fragment: Fragment(offset: fragmentOffset, length: fragmentLength), address: address, length: length,
+            segments: bufferCount)
     }
 }

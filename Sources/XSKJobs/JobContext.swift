@@ -88,13 +88,15 @@ public struct JobContext: ~Copyable {
         stage(kept.descriptor, origin: kept.wasReceived ? kept.port : -1, on: port)
     }
 
-    /// The bytes of a kept frame, for the duration of `body`.
+    /// The bytes of a kept frame (a chain's first buffer), for the duration of `body`.
     @inlinable
     public func withBytes<Result, Failure: Error>(
         of kept: KeptFrame, _ body: (RawSpan) throws(Failure) -> Result
     ) throws(Failure) -> Result {
-        let start = UnsafeRawPointer(base + Int(truncatingIfNeeded: kept.descriptor.dataOffset))
-        return try body(RawSpan(_unsafeStart: start, byteCount: Int(kept.length)))
+        let descriptor = kept.descriptor
+        let start = UnsafeRawPointer(base + Int(truncatingIfNeeded: descriptor.dataOffset))
+        let count = descriptor.segments > 1 ? FrameChain.headLength(of: descriptor, base: base) : Int(kept.length)
+        return try body(RawSpan(_unsafeStart: start, byteCount: count))
     }
 
     // MARK: Built frames

@@ -8,6 +8,7 @@
 // Set-up unwinds by itself on error: every piece made so far is released in reverse order by
 // its own deinit (the link detaches, the socket closes, the UMEM unregisters, the pool unmaps).
 
+import Glibc
 import Logging
 import PageFrag
 import SystemCalls
@@ -40,6 +41,10 @@ public struct RunnerConfiguration: Sendable {
     public var bindMode: XSKSocket.BindMode = .automatic
     /// Busy polling on every socket; nil leaves it off.
     public var busyPoll: XSKSocket.BusyPoll?
+    /// Frames longer than one buffer as chains: the multi-buffer XDP program and sockets bound
+    /// with `XDP_USE_SG`, where the kernel and driver allow (`.automatic`, logged when not).
+    /// `.off`: the single-buffer program and sockets, longer frames to the kernel.
+    public var multiBuffer: XSKSocket.MultiBuffer = .automatic
     /// How the poll threads run and wait.
     public var poll = PollSettings()
     /// Pin queue i's poll thread to `cpus[i]`.
@@ -125,6 +130,28 @@ public final class JobRunner: @unchecked Sendable {
     /// How the first queue's port 0 socket bound: zero-copy or copy.
     public var bindMode: XSKSocket.BindMode { sockets[0][0].boundMode }
 
+    /// Attaches the multi-buffer redirect program, or with multi-buffer off (or refused in
+    /// automatic mode: a kernel before 5.18), the single-buffer one.
+    private static func attachRedirect(
+        _ programs: XDPPrograms, to interface: NetworkInterface, configuration: RunnerConfiguration, logger: Logger
+    ) throws(XSKError) -> XDPLink {
+        let attach = { (program: XDPPrograms.Program) throws(XSKError) -> XDPLink in
+            try programs.attach(program, to: interface, mode: configuration.xdpMode, replaceForeign: configuration.replaceForeignProgram)
+        }
+        guard configuration.multiBuffer != .off else { return try attach(.redirect) }
+        do {
+            return try attach(.redirectFrags)
+        } catch {
+            guard configuration.multiBuffer == .automatic, case .system(let failure) = error,
+                failure.errno == EINVAL || failure.errno == EOPNOTSUPP
+            else { throw error }
+            logger.notice(
+                "the multi-buffer XDP program was refused; attaching the single-buffer one (frames longer than one buffer go to the kernel)",
+                metadata: ["interface": "\(interface)", "error": "\(failure)"])
+            return try attach(.redirect)
+        }
+    }
+
     /// Builds the run: programs attached, UMEM registered, every socket bound. Nothing runs yet.
     public init(configuration: RunnerConfiguration, logger: Logger = Logger(label: "xskd")) throws(RunnerError) {
         self.configuration = configuration
@@ -137,9 +164,13 @@ public final class JobRunner: @unchecked Sendable {
             for interface in interfaces {
                 let loaded = try XDPPrograms(logger: logger)
                 try loaded.setFilter(configuration.filter)
-                links.append(try loaded.attach(.redirect, to: interface, mode: configuration.xdpMode, replaceForeign: configuration.replaceForeignProgram))
+                links.append(try Self.attachRedirect(loaded, to: interface, configuration: configuration, logger: logger))
                 programs.append(loaded)
             }
+            // Chains need the multi-buffer program on every port: a frame that reached a
+            // single-buffer program whole could not be sent out of a port whose program
+            // splits, nor the other way round, so one plain program turns chains off.
+            let multiBuffer = links.allSatisfy { $0.program == .redirectFrags } ? configuration.multiBuffer : .off
             let pool = try PagePool(
                 configuration: .init(size: configuration.umemSizeMiB << 20, pageOrder: 9, backing: configuration.hugepages),
                 logger: logger)
@@ -156,6 +187,7 @@ public final class JobRunner: @unchecked Sendable {
                     socketConfiguration.rxSize = configuration.ringSize
                     socketConfiguration.txSize = configuration.ringSize
                     socketConfiguration.busyPoll = configuration.busyPoll
+                    socketConfiguration.multiBuffer = multiBuffer
                     let socket = try XSKSocket(umem: umem, configuration: socketConfiguration, logger: logger)
                     try programs[port].insertSocket(socket.descriptor, queue: queue)
                     ports.append(socket)

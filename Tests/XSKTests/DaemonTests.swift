@@ -109,7 +109,7 @@ struct DaemonTests {
             "--ring-size", "16384", "--fill-size", "16384",
         ])
         #expect(daemon.waitFor("xskd running"))
-        #expect(try Self.attached(lab) == "xskd_redirect")
+        #expect(try Self.attached(lab) == "xskd_redirect_f")
         try Self.generate(lab, count: 10_000)
         usleep(200_000)
         #expect(daemon.terminate() == 0)
@@ -723,7 +723,8 @@ extension DaemonTests {
         var portA: String { "fa\(id)".prefix(15).description }
         var portB: String { "fb\(id)".prefix(15).description }
 
-        init() throws {
+        /// `mtu`, when given, is set on every link (both ends of both pairs).
+        init(mtu: Int? = nil) throws {
             do {
                 for namespace in [hostA, hostB, middle] {
                     try VethLab.run("/usr/sbin/ip", ["netns", "add", namespace])
@@ -739,6 +740,10 @@ extension DaemonTests {
                     // in themselves, as a NIC would on a wire.
                     try VethLab.run("/usr/sbin/ip", ["netns", "exec", host, "ethtool", "-K", "eth0", "tx", "off"])
                     try VethLab.run("/usr/sbin/ip", ["-n", middle, "link", "set", port, "up"])
+                    if let mtu {
+                        try VethLab.run("/usr/sbin/ip", ["-n", host, "link", "set", "eth0", "mtu", "\(mtu)"])
+                        try VethLab.run("/usr/sbin/ip", ["-n", middle, "link", "set", port, "mtu", "\(mtu)"])
+                    }
                 }
             } catch {
                 destroy()

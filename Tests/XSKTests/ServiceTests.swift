@@ -25,7 +25,7 @@ struct ServiceTests {
         #expect(ready.contains("READY=1") && ready.contains("MAINPID=\(daemon.process.processIdentifier)"), "\(ready)")
         #expect(ready.contains("STATUS=drop on \(lab.deviceInterface), 1 queue(s)"))
         // Ready means attached and receiving: the program is on the interface and frames arrive.
-        #expect(try DaemonTests.attached(lab) == "xskd_redirect")
+        #expect(try DaemonTests.attached(lab) == "xskd_redirect_f")
         try DaemonTests.generate(lab, count: 100)
         #expect(try eventually { try DaemonTests.queueFields(lab)["rx_packets_total"] == 100 })
         kill(daemon.process.processIdentifier, SIGHUP)
