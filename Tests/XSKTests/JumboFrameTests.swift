@@ -130,4 +130,27 @@ struct JumboFrameTests {
         let output = daemon.output.withLock { $0 }
         #expect(output.contains("drain report: every buffer came home"), "\(output)")
     }
+
+    @Test("--multi-buffer off: the single-buffer program and sockets, said in the log; a frame longer than one buffer goes to the kernel")
+    func multiBufferOff() throws {
+        let lab = try VethLab(mtu: 3000)
+        defer { lab.destroy() }
+        let daemon = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.deviceInterface, "--multi-buffer", "off", "--stats-interval", "0",
+        ])
+        #expect(daemon.waitFor("xskd running"), "\(daemon.errors.withLock { $0 })")
+        #expect(try DaemonTests.attached(lab) == "xskd_redirect")
+        #expect(daemon.errors.withLock { $0 }.contains("multiBuffer=false"))
+        // 2500 bytes fit no 2048-byte chunk: the program passes them to the kernel.
+        try DaemonTests.generate(lab, count: 50, length: 2500)
+        try DaemonTests.generate(lab, count: 50, length: 1000)
+        let settled = try eventually(timeout: .seconds(3)) {
+            let fields = try DaemonTests.queueFields(lab)
+            return fields["rx_packets_total"] == 50 && fields["xdp_too_long_total"] == 50
+        }
+        let fields = try DaemonTests.queueFields(lab)
+        #expect(settled, "\(fields)")
+        #expect(fields["rx_chains_total"] == 0)
+        #expect(daemon.terminate() == 0)
+    }
 }
