@@ -46,6 +46,9 @@ final class Daemon: @unchecked Sendable {
         } catch {
             throw DaemonError("\(error)")
         }
+        if options.job == .generate {
+            try Self.checkFrameSize(options.generate.size, runner: runner, interface: plan.interface)
+        }
         switch options.job {
         case .drop:
             let follow = options.followSequences
@@ -282,6 +285,22 @@ final class Daemon: @unchecked Sendable {
             }
         }
         if let error { throw DaemonError(error) }
+    }
+
+    /// A generated frame longer than one chunk needs multi-buffer sockets (refused here when
+    /// the kernel or driver bound single-buffer), and none may be longer than the link takes
+    /// (the MTU, the Ethernet header and one VLAN tag): the kernel would refuse every one.
+    static func checkFrameSize(_ size: Int, runner: JobRunner, interface: String) throws(DaemonError) {
+        let chunk = Int(runner.umem.configuration.chunkSize)
+        if size > chunk, !runner.isMultiBuffer {
+            throw DaemonError(
+                "size \(size) is more than one UMEM chunk (\(chunk) bytes) and \(interface)'s sockets are single-buffer (no multi-buffer AF_XDP here): at most \(chunk) bytes")
+        }
+        let mtu: Int
+        do { mtu = try runner.linkMTU() } catch { throw DaemonError("\(error)") }
+        if size > mtu + 18 {
+            throw DaemonError("size \(size) is longer than \(interface) sends: MTU \(mtu) takes frames of at most \(mtu + 18) bytes")
+        }
     }
 
     static func isUp(_ interface: NetworkInterface) -> Bool {

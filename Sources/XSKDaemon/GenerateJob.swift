@@ -127,7 +127,8 @@ struct GenerateJob: PacketJob {
             context.finish()
             return 0
         }
-        let space = context.transmitSpace()
+        // A frame longer than one chunk is a chain: it takes that many TX ring slots.
+        let space = context.transmitSpace() / context.buffers(forFrameOf: template.count)
         if space == 0 {
             // The ring is full: come back soon, after completions have made room.
             context.wake(after: .microseconds(50))
@@ -142,8 +143,12 @@ struct GenerateJob: PacketJob {
         let sent = ProbeStamp.now()
         while built < allowed, var frame = context.makeFrame(length: template.count) {
             let stamp = ProbeStamp(flow: flow, sequence: sequence &+ UInt64(built), sentNanoseconds: sent)
+            // A chain gets the template across its buffers; the stamp and checksum are in
+            // the headers, in its first buffer.
+            let chained = frame.bufferCount > 1
+            if chained { frame.copyIn(UnsafeRawBufferPointer(template)) }
             frame.withUnsafeMutableBytes { bytes in
-                bytes.copyMemory(from: UnsafeRawBufferPointer(template))
+                if !chained { bytes.copyMemory(from: UnsafeRawBufferPointer(template)) }
                 if let udpSum {
                     stamp.writeUDPPayload(into: bytes)
                     let stampBytes = UnsafeRawBufferPointer(rebasing: bytes[ProbeStamp.udpPayloadOffset..<ProbeStamp.minimumUDPLength])

@@ -237,11 +237,14 @@ struct Settings: Sendable {
         if let duration, !(duration > 0 && duration <= 31_536_000) {
             throw ValidationError("duration must be a positive number of seconds, not \(duration)")
         }
-        // A frame the generator builds lives in one UMEM chunk until frames can span several.
+        // A frame longer than one UMEM chunk is built as a chain of buffers: multi-buffer only.
         let chunk = Int(Umem.Configuration().chunkSize)
-        if job == .generate || job == .latency, generate.size > chunk {
+        if job == .latency, generate.size > chunk {
+            throw ValidationError("size \(generate.size) is more than one UMEM chunk (\(chunk) bytes): a latency probe fits one buffer")
+        }
+        if job == .generate, generate.size > chunk, multiBuffer == .off {
             throw ValidationError(
-                "size \(generate.size) is more than one UMEM chunk (\(chunk) bytes): frames that span several buffers (multi-buffer) are not supported yet, so \(job) sends at most \(chunk) bytes")
+                "size \(generate.size) is more than one UMEM chunk (\(chunk) bytes): such a frame is a chain of buffers, which needs --multi-buffer auto or on")
         }
         guard statsInterval >= 0, statsInterval <= 3600 else {
             throw ValidationError("stats-interval must be 0...3600 seconds, not \(statsInterval)")

@@ -88,6 +88,25 @@ public struct Frame: ~Copyable {
         try body(UnsafeMutableRawBufferPointer(start: data, count: headLength))
     }
 
+    /// Writes `source` into the frame from its first byte on, across its buffers when it is a
+    /// chain: `source` may be no longer than the frame.
+    @inlinable
+    public mutating func copyIn(_ source: UnsafeRawBufferPointer) {
+        precondition(source.count <= Int(descriptor.length), "\(source.count) bytes into a frame of \(descriptor.length)")
+        guard descriptor.segments > 1 else {
+            if let start = source.baseAddress { data.copyMemory(from: start, byteCount: source.count) }
+            return
+        }
+        let base = data - Int(truncatingIfNeeded: descriptor.dataOffset)
+        var copied = 0
+        FrameChain.forEachBuffer(of: descriptor, base: base) { buffer in
+            let count = min(Int(buffer.length), source.count - copied)
+            guard count > 0, let start = source.baseAddress else { return }
+            (base + Int(truncatingIfNeeded: buffer.dataOffset)).copyMemory(from: start + copied, byteCount: count)
+            copied += count
+        }
+    }
+
     /// Copies the frame's bytes out, every buffer's (for keeping beyond the frame, or a test).
     public borrowing func copyBytes() -> [UInt8] {
         guard descriptor.segments > 1 else {

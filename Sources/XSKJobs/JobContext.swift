@@ -101,17 +101,92 @@ public struct JobContext: ~Copyable {
 
     // MARK: Built frames
 
-    /// A buffer of `length` bytes (1 to `chunkSize`) from `port`'s TX cache to build a frame
-    /// in, or nil when the UMEM has none free now (counted: `transmitAllocationFailures`). The
-    /// frame's `length` is `length`, and its byte accessors cover exactly that; the bytes are
-    /// not cleared. Checksums are the job's to fill in: nothing on the way computes them.
+    /// A buffer of `length` bytes from `port`'s TX cache to build a frame in, or nil when the
+    /// UMEM has none free now (counted: `transmitAllocationFailures`). The frame's `length` is
+    /// `length`; the bytes are not cleared. Checksums are the job's to fill in: nothing on the
+    /// way computes them.
+    ///
+    /// Up to `chunkSize` bytes the frame is one buffer, its byte accessors cover all of it. A
+    /// longer frame, on a multi-buffer port (`isMultiBuffer(port)`), is a chain of buffers of
+    /// `chunkSize - FrameChain.linkSpace` bytes (the last one shorter), at most
+    /// `FrameChain.transmitLimit` of them; the byte accessors cover its first buffer, and
+    /// `Frame.copyIn` writes across all of them.
     @inlinable
     public mutating func makeFrame(length: Int, on port: Int = 0) -> Frame? {
         precondition(port >= 0 && port < portCount, "port \(port) outside 0..<\(portCount)")
-        precondition(length > 0 && length <= chunkSize, "a frame of \(length) bytes: a built frame is 1...\(chunkSize) bytes (one UMEM chunk)")
+        guard length <= chunkSize else { return makeChain(length: length, on: port) }
+        precondition(length > 0, "a frame of \(length) bytes: a built frame has at least one")
         guard let fragment = ports[port].queue.allocateTransmitBuffer(length: length) else { return nil }
         let descriptor = ReceivedFrame(fragment: fragment, address: fragment.offset, length: UInt32(truncatingIfNeeded: length))
         return Frame(descriptor: descriptor, base: base, port: port, wasReceived: false)
+    }
+
+    /// The most bytes a frame built on `port` may have: one chunk, or on a multi-buffer port,
+    /// the longest chain the kernel sends.
+    public func maximumFrameLength(on port: Int = 0) -> Int {
+        precondition(port >= 0 && port < portCount, "port \(port) outside 0..<\(portCount)")
+        return isMultiBuffer(port) ? (chunkSize - FrameChain.linkSpace) * FrameChain.transmitLimit : chunkSize
+    }
+
+    /// Whether `port`'s socket is multi-buffer: it takes chains, received and built.
+    @inlinable
+    public func isMultiBuffer(_ port: Int = 0) -> Bool { ports[port].queue.socket.isMultiBuffer }
+
+    /// Buffers a built frame of `length` bytes takes: 1 up to a chunk, more as a chain.
+    @inlinable
+    public func buffers(forFrameOf length: Int) -> Int {
+        length <= chunkSize ? 1 : (length + chunkSize - FrameChain.linkSpace - 1) / (chunkSize - FrameChain.linkSpace)
+    }
+
+    /// A chain of TX buffers for a frame longer than one chunk: each a whole chunk from the TX
+    /// cache, its link in the first `FrameChain.linkSpace` bytes and the descriptor's address
+    /// past them (in the offset bits of an unaligned-chunk address, so the completion names the
+    /// fragment's start, as for every other buffer).
+    @usableFromInline
+    @inline(never)
+    mutating func makeChain(length: Int, on port: Int) -> Frame? {
+        precondition(
+            isMultiBuffer(port),
+            "a frame of \(length) bytes spans several buffers: port \(port)'s socket is single-buffer (at most \(chunkSize) bytes)")
+        let count = buffers(forFrameOf: length)
+        precondition(
+            count <= FrameChain.transmitLimit,
+            "a frame of \(length) bytes needs \(count) buffers; the kernel sends at most \(FrameChain.transmitLimit) (\(maximumFrameLength(on: port)) bytes)")
+        let perBuffer = chunkSize - FrameChain.linkSpace
+        var head: ReceivedFrame?
+        var previous = ReceivedFrame(fragment: Fragment(offset: 0, length: 0), address: 0, length: 0)
+        var remaining = length
+        for _ in 0..<count {
+            guard let fragment = ports[port].queue.allocateTransmitBuffer(length: chunkSize) else {
+                if var partial = head {
+                    partial.segments = UInt16(truncatingIfNeeded: buffers(forFrameOf: length - remaining))
+                    partial.length = UInt32(truncatingIfNeeded: length - remaining)
+                    releaseBuilt(partial, port: port)
+                }
+                return nil
+            }
+            let piece = min(remaining, perBuffer)
+            let buffer = ReceivedFrame(
+                fragment: fragment, address: UInt64(FrameChain.linkSpace) << 48 | fragment.offset,
+                length: UInt32(truncatingIfNeeded: piece))
+            if head == nil { head = buffer } else { FrameChain.link(previous, to: buffer, base: base) }
+            previous = buffer
+            remaining -= piece
+        }
+        var frame = head!
+        frame.segments = UInt16(truncatingIfNeeded: count)
+        frame.length = UInt32(truncatingIfNeeded: length)
+        return Frame(descriptor: frame, base: base, port: port, wasReceived: false)
+    }
+
+    /// Gives a built frame's buffers (one, or a chain's) back to `port`'s TX cache.
+    @inlinable
+    mutating func releaseBuilt(_ descriptor: ReceivedFrame, port: Int) {
+        guard descriptor.segments > 1 else {
+            ports[port].queue.releaseTransmitBuffer(descriptor.fragment)
+            return
+        }
+        FrameChain.forEachBuffer(of: descriptor, base: base) { ports[port].queue.releaseTransmitBuffer($0.fragment) }
     }
 
     /// Frames `port`'s TX ring can take now, counting what this call already staged: a
@@ -156,7 +231,7 @@ public struct JobContext: ~Copyable {
         if wasReceived {
             ports[port].queue.release(descriptor)
         } else {
-            ports[port].queue.releaseTransmitBuffer(descriptor.fragment)
+            releaseBuilt(descriptor, port: port)
         }
     }
 

@@ -129,6 +129,10 @@ public final class JobRunner: @unchecked Sendable {
     public var attachMode: XDPAttachMode { links[0].mode }
     /// How the first queue's port 0 socket bound: zero-copy or copy.
     public var bindMode: XSKSocket.BindMode { sockets[0][0].boundMode }
+    /// Whether the sockets bound multi-buffer (they all follow the UMEM's own socket).
+    public var isMultiBuffer: Bool { sockets[0][0].isMultiBuffer }
+    /// Port `port`'s interface MTU now.
+    public func linkMTU(port: Int = 0) throws(XSKError) -> Int { try sockets[0][port].linkMTU() }
 
     /// Attaches the multi-buffer redirect program, or with multi-buffer off (or refused in
     /// automatic mode: a kernel before 5.18), the single-buffer one.

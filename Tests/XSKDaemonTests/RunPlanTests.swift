@@ -95,15 +95,19 @@ struct RunPlanTests {
         }
     }
 
-    @Test("generate refuses frames longer than one UMEM chunk, naming the limit")
+    @Test("generate: frames longer than one UMEM chunk need multi-buffer, refused without it, naming the limit; 9000 bytes at most")
     func generateSizeBound() throws {
-        #expect(throws: (any Error).self) { try Self.settings(["-i", "eth1", "--job", "generate", "--size", "2049"]) }
+        let off = ["-i", "eth1", "--job", "generate", "--multi-buffer", "off"]
+        #expect(throws: (any Error).self) { try Self.settings(off + ["--size", "2049"]) }
         do {
-            _ = try Self.settings(["-i", "eth1", "--job", "generate", "--size", "3000"])
+            _ = try Self.settings(off + ["--size", "3000"])
+            Issue.record("3000 bytes accepted with --multi-buffer off")
         } catch {
             #expect("\(error)".contains("more than one UMEM chunk (2048 bytes)"), "\(error)")
         }
-        #expect(try Self.settings(["-i", "eth1", "--job", "generate", "--size", "2048"]).generate.size == 2048)
+        #expect(try Self.settings(off + ["--size", "2048"]).generate.size == 2048)
+        #expect(try Self.settings(["-i", "eth1", "--job", "generate", "--size", "9000"]).generate.size == 9000)
+        #expect(throws: (any Error).self) { try Self.settings(["-i", "eth1", "--job", "generate", "--size", "9001"]) }
     }
 }
 

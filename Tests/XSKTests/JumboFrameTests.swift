@@ -153,4 +153,52 @@ struct JumboFrameTests {
         #expect(fields["rx_chains_total"] == 0)
         #expect(daemon.terminate() == 0)
     }
+
+    static func fields(interface: String) throws -> [String: Int] {
+        let json = try VethLab.run(DaemonTests.binary, ["stats", "-i", interface, "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let queues = try #require(object["queues"] as? [[String: Any]])
+        return try #require(queues.first).compactMapValues { $0 as? Int }
+    }
+
+    @Test("generate at 9000 bytes: chains of five buffers, paced, counted whole at the peer (an xskd drop at MTU 9000, six buffers each)")
+    func generateJumbo() throws {
+        let lab = try VethLab(mtu: 9000)
+        defer { lab.destroy() }
+        let peer = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.generatorInterface, "--job", "drop", "--stats-interval", "0",
+        ], side: .generator)
+        #expect(peer.waitFor("xskd running"), "\(peer.errors.withLock { $0 })")
+        let count = 500
+        let daemon = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.deviceInterface, "--job", "generate", "--size", "9000", "--count", "\(count)", "--rate", "5000",
+            "--stats-interval", "0",
+        ])
+        #expect(daemon.waitFor("xskd running"), "\(daemon.errors.withLock { $0 })")
+        let settled = try eventually(timeout: .seconds(5)) { try Self.fields(interface: lab.generatorInterface)["rx_packets_total"] == count }
+        let received = try Self.fields(interface: lab.generatorInterface)
+        #expect(settled, "\(received)")
+        #expect(received["rx_bytes_total"] == count * 9000)
+        // Received into 2048-byte fill buffers of 1792 bytes of room each: six per frame.
+        #expect(received["rx_chains_total"] == count && received["rx_chain_buffers_total"] == count * 6, "\(received)")
+        #expect(received["chains_discarded_total"] == 0)
+        #expect(daemon.terminate() == 0)
+        let output = daemon.output.withLock { $0 }
+        // 9000 bytes in buffers of 1984: five each, every one completed.
+        #expect(output.contains("tx \(count) (sent \(count * 5)),"), "\(output)")
+        #expect(output.contains("drain report: every buffer came home"), "\(output)")
+        #expect(peer.terminate() == 0)
+    }
+
+    @Test("generate longer than the link's MTU is refused with the sizes, before anything is sent")
+    func generateBeyondMTU() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let daemon = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.deviceInterface, "--job", "generate", "--size", "4000", "--count", "10", "--stats-interval", "0",
+        ])
+        #expect(daemon.wait() == 1)
+        let errors = daemon.errors.withLock { $0 }
+        #expect(errors.contains("size 4000 is longer than \(lab.deviceInterface) sends: MTU 1500 takes frames of at most 1518 bytes"), "\(errors)")
+    }
 }
