@@ -37,7 +37,10 @@ struct DaemonService: Service {
                     continuation.resume(throwing: error)
                 }
             }
-            thread.stackSize = 1 << 20
+            // glibc's default for a thread (8 MiB of address space, touched only as used): the
+            // status snapshot copies each queue's sample (tens of KB, its measurements) per
+            // field it reads, and under AddressSanitizer 1 MiB ran out there.
+            thread.stackSize = 8 << 20
             thread.start()
         }
     }

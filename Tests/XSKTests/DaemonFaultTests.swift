@@ -13,7 +13,8 @@ final class BackgroundTraffic: @unchecked Sendable {
     private let sent = LockedValue((bursts: 0, failures: 0))
     private var thread: JoinableThread?
 
-    init(_ lab: VethLab, burst: Int = 1000, limit: Duration = .seconds(120)) throws {
+    /// Frames of `length` bytes (at most what the kernel's live-frames test run takes, ~3.5 KB).
+    init(_ lab: VethLab, burst: Int = 1000, length: Int = 64, limit: Duration = .seconds(120)) throws {
         let programs = try XDPPrograms(logger: TestLog.logger)
         let stopping = stopping
         let sent = sent
@@ -23,7 +24,7 @@ final class BackgroundTraffic: @unchecked Sendable {
                 while !stopping.get(), ContinuousClock.now < end {
                     do {
                         try programs.generate(
-                            frame: TestFrame.make(length: 64), count: burst,
+                            frame: TestFrame.make(length: length), count: burst,
                             on: NetworkInterface(named: lab.generatorInterface), sequenceOffset: TestFrame.sequenceOffset)
                         sent.withLock { $0.bursts += 1 }
                         usleep(1000)

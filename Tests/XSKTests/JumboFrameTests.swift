@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import VethLab
 import TestSupport
+import XSK
+import PageFrag
 
 /// Jumbo frames as buffer chains (multi-buffer AF_XDP), on veth links at MTU 9000: veth takes
 /// that MTU with XDP attached only because xskd's program is the multi-buffer form.
@@ -200,5 +202,51 @@ struct JumboFrameTests {
         #expect(daemon.wait() == 1)
         let errors = daemon.errors.withLock { $0 }
         #expect(errors.contains("size 4000 is longer than \(lab.deviceInterface) sends: MTU 1500 takes frames of at most 1518 bytes"), "\(errors)")
+    }
+
+    @Test("100 stop/start cycles of a multi-buffer queue under 3000-byte traffic at MTU 9000: chains taken whole, every page home each time")
+    func hundredCyclesOfChains() throws {
+        let lab = try VethLab(mtu: 9000)
+        defer { lab.destroy() }
+        let programs = try XDPPrograms(logger: TestLog.logger)
+        let interface = lab.deviceInterface
+        let link = try lab.run(in: .device) {
+            try programs.attach(.redirectFrags, to: NetworkInterface(named: interface), mode: .native)
+        }
+        defer { link.detach() }
+        let pool = try XSKQueueTests.pool()
+        // 3000 bytes: two receive buffers each (1792 bytes of room in a 2048-byte chunk).
+        let traffic = try BackgroundTraffic(lab, burst: 200, length: 3000, limit: .seconds(60))
+        defer { traffic.stop() }
+        let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
+        defer { frames.deallocate() }
+        var (chains, discarded, single) = (UInt64(0), UInt64(0), UInt64(0))
+        for _ in 1...100 {
+            let socket = try lab.run(in: .device) {
+                var configuration = XSKSocket.Configuration(interface: interface, queue: 0)
+                configuration.multiBuffer = .on
+                return try XSKSocket(umem: Umem(pool: pool, logger: TestLog.logger), configuration: configuration, logger: TestLog.logger)
+            }
+            try programs.insertSocket(socket.descriptor, queue: 0)
+            var queue = try XSKQueue(socket: socket, programs: programs, logger: TestLog.logger)
+            #expect(socket.isMultiBuffer && queue.limit.takesChains)
+            let deadline = ContinuousClock.now + .milliseconds(20)
+            while ContinuousClock.now < deadline {
+                let count = queue.receive(into: frames)
+                for frame in frames.prefix(count) {
+                    if frame.segments != 2 || frame.length != 3000 { single &+= 1 }
+                    queue.release(frame)
+                }
+            }
+            chains &+= queue.statistics.rxChains
+            discarded &+= queue.statistics.chainsDiscarded
+            // Traffic keeps coming: the stop finds chains in the RX ring and takes them back
+            // buffer by buffer.
+            _ = queue.stop(programs: programs)
+            try pool.verifyQuiescent()
+        }
+        #expect(chains > 0)
+        #expect(discarded == 0)
+        #expect(single == 0, "\(single) frames were not whole 3000-byte chains of two")
     }
 }
