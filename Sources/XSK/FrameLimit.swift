@@ -54,19 +54,18 @@ public struct FrameLimit: Sendable, Equatable {
         fragmentSize = resizable
             ? Self.fragmentSize(mtu: mtu, headroom: headroom, alignment: alignment, chunkSize: maximumFragmentSize)
             : maximumFragmentSize
-        frameLimit = 0
-        frameLimit = limit(forFragmentSize: fragmentSize)
+        frameLimit = Self.limit(fragmentSize: fragmentSize, headroom: headroom, chainChunkSize: chainChunkSize)
     }
 
     /// True when frames longer than one buffer arrive as chains (fill buffers of a whole chunk on
     /// a multi-buffer socket).
     public var takesChains: Bool { chainChunkSize == fragmentSize }
 
-    /// The frame limit for fill buffers of `size`: one buffer's room, or with chains, the
-    /// longest chain's.
-    func limit(forFragmentSize size: Int) -> Int {
-        let perBuffer = size - Self.xdpHeadroom - headroom
-        return chainChunkSize == size ? perBuffer * FrameChain.receiveLimit : perBuffer
+    /// The frame limit for fill buffers of `fragmentSize`: one buffer's room, or with chains
+    /// (buffers of the whole chunk on a multi-buffer socket), the longest chain's.
+    static func limit(fragmentSize: Int, headroom: Int, chainChunkSize: Int?) -> Int {
+        let perBuffer = fragmentSize - xdpHeadroom - headroom
+        return chainChunkSize == fragmentSize ? perBuffer * FrameChain.receiveLimit : perBuffer
     }
 
     /// The fill fragment size for a link MTU: room for the kernel's 256-byte XDP headroom, the
@@ -96,7 +95,7 @@ public struct FrameLimit: Sendable, Equatable {
         mtu = current
         guard resizable else { return .fixed }
         let newSize = Self.fragmentSize(mtu: current, headroom: headroom, alignment: alignment, chunkSize: maximumFragmentSize)
-        let newLimit = limit(forFragmentSize: newSize)
+        let newLimit = Self.limit(fragmentSize: newSize, headroom: headroom, chainChunkSize: chainChunkSize)
         fragmentSize = newSize
         if newLimit <= frameLimit {
             frameLimit = newLimit

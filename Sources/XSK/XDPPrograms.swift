@@ -354,6 +354,7 @@ public enum XDPAttachMode: String, Sendable, CaseIterable, CustomStringConvertib
         }
     }
 
+    /// The mode's name.
     public var description: String { rawValue }
 }
 

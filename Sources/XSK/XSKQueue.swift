@@ -55,6 +55,10 @@ public struct XSKQueue: ~Copyable {
     /// Counters kept as drivers keep them, in plain memory on the poll thread.
     @inlinable public var statistics: Statistics { counters }
     @usableFromInline var counters = Statistics()
+    /// The socket's `isMultiBuffer`, kept in the queue's own memory for the per-batch checks.
+    @usableFromInline let multiBuffer: Bool
+    /// Whether the queue's socket is multi-buffer: frames may be chains, received and sent.
+    @inlinable public var isMultiBuffer: Bool { multiBuffer }
     /// A chain longer than any the queue takes is being thrown away, up to its last buffer.
     @usableFromInline var discardingChain = false
     /// The buffer whose completion is watched for (a residency sample); `.max` for none.
@@ -88,6 +92,7 @@ public struct XSKQueue: ~Copyable {
         try programs?.setFrameLimit(UInt32(limit.frameLimit), queue: socket.queue)
         self.limit = limit
         self.socket = socket
+        self.multiBuffer = socket.isMultiBuffer
         self.pool = socket.umem.pool
         self.configuration = configuration
         self.programs = programs
@@ -132,7 +137,7 @@ public struct XSKQueue: ~Copyable {
         let wanted = min(frames.count, configuration.batchSize)
         // Room past the frames wanted for one more chain, so that a batch of whole frames can
         // always be found.
-        let batch = rx.peek(upTo: socket.isMultiBuffer ? wanted &+ FrameChain.receiveLimit : wanted)
+        let batch = rx.peek(upTo: multiBuffer ? wanted &+ FrameChain.receiveLimit : wanted)
         if batch.count == 0 { return 0 }
         var taken = 0
         var bytes: UInt64 = 0
@@ -317,14 +322,14 @@ public struct XSKQueue: ~Copyable {
         let tx = socket.tx
         // On a multi-buffer socket, room for one more chain than single buffers need; what is
         // not written is given back at submit.
-        let batch = tx.reserve(upTo: socket.isMultiBuffer ? frames.count &+ FrameChain.transmitLimit : frames.count)
+        let batch = tx.reserve(upTo: multiBuffer ? frames.count &+ FrameChain.transmitLimit : frames.count)
         var bytes: UInt64 = 0
         var slot = 0
         var queued = 0
         while queued < frames.count {
             let frame = frames[queued]
             if frame.segments > 1 {
-                precondition(socket.isMultiBuffer, "a chain of \(frame.segments) buffers on a single-buffer socket")
+                precondition(multiBuffer, "a chain of \(frame.segments) buffers on a single-buffer socket")
                 guard slot &+ Int(frame.segments) <= batch.count else { break }
                 slot = queueChain(frame, into: batch, at: slot)
             } else {

@@ -45,24 +45,31 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "How an idle poll thread waits: spin (always polls), poll (sleeps in poll()) or adaptive (polls while that brings frames; otherwise sleeps in poll(), or in timed naps sized to the RX ring while a stream flows). (default: adaptive)")
     public var wait: WaitMode?
 
+    /// `--max-latency`: the adaptive wait's bound on a frame's wait in the RX ring, in µs; nil for none.
     @Option(help: "adaptive wait: the longest a frame may wait in the RX ring, in microseconds; naps are shortened to keep it, and where a wakeup from sleep takes longer on this machine the thread polls without sleeping. (default: none; naps up to 1 ms)")
     public var maxLatency: Double?
 
+    /// `--sample-residency`: time one frame in N through reflect or forward; nil for the default.
     @Option(help: "reflect, forward: time one frame in N from its arrival at the XDP program to its transmit completion (residency), 0 for none. (default: 64)")
     public var sampleResidency: Int?
 
+    /// `--umem-size`: the UMEM in MiB; nil sizes it for the queues.
     @Option(help: "UMEM size in MiB, shared by all queues; refused when it cannot hold every queue's rings full of buffers. (default: what they need, at least 64)")
     public var umemSize: Int?
 
+    /// `--hugepages`: what backs the UMEM; nil for auto.
     @Option(help: "2 MiB hugepages for the UMEM: auto, on or off. (default: auto)")
     public var hugepages: PagePool.Backing?
 
+    /// `--batch`: descriptors per ring operation; nil for 64.
     @Option(help: "Descriptors per ring operation. (default: 64)")
     public var batch: Int?
 
+    /// `--ring-size`: RX and TX ring size; nil for the job's default.
     @Option(help: "RX and TX ring size, a power of two. (default: 2048; 8192 for capture)")
     public var ringSize: UInt32?
 
+    /// `--fill-size`: fill and completion ring size; nil for the job's default.
     @Option(help: "Fill and completion ring size, a power of two. (default: 4096; 8192 for capture)")
     public var fillSize: UInt32?
 

@@ -130,7 +130,7 @@ public struct JobContext: ~Copyable {
 
     /// Whether `port`'s socket is multi-buffer: it takes chains, received and built.
     @inlinable
-    public func isMultiBuffer(_ port: Int = 0) -> Bool { ports[port].queue.socket.isMultiBuffer }
+    public func isMultiBuffer(_ port: Int = 0) -> Bool { ports[port].queue.isMultiBuffer }
 
     /// Buffers a built frame of `length` bytes takes: 1 up to a chunk, more as a chain.
     @inlinable
@@ -156,10 +156,11 @@ public struct JobContext: ~Copyable {
         var head: ReceivedFrame?
         var previous = ReceivedFrame(fragment: Fragment(offset: 0, length: 0), address: 0, length: 0)
         var remaining = length
-        for _ in 0..<count {
+        for allocated in 0..<count {
             guard let fragment = ports[port].queue.allocateTransmitBuffer(length: chunkSize) else {
+                // The buffers so far are linked: give them back as the chain they make.
                 if var partial = head {
-                    partial.segments = UInt16(truncatingIfNeeded: buffers(forFrameOf: length - remaining))
+                    partial.segments = UInt16(truncatingIfNeeded: allocated)
                     partial.length = UInt32(truncatingIfNeeded: length - remaining)
                     releaseBuilt(partial, port: port)
                 }

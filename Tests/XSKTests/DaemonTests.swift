@@ -540,7 +540,12 @@ extension DaemonTests {
 
     /// Queue 0's fields from `xskd stats --json`, by JSON key.
     static func queueFields(_ lab: VethLab) throws -> [String: Int] {
-        let json = try VethLab.run(Self.binary, ["stats", "-i", lab.deviceInterface, "--json"])
+        try queueFields(interface: lab.deviceInterface)
+    }
+
+    /// Queue 0's integer fields from `xskd stats --json` for the xskd on `interface`.
+    static func queueFields(interface: String) throws -> [String: Int] {
+        let json = try VethLab.run(Self.binary, ["stats", "-i", interface, "--json"])
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         let queues = try #require(object["queues"] as? [[String: Any]])
         return try #require(queues.first).compactMapValues { $0 as? Int }

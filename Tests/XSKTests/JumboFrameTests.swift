@@ -156,13 +156,6 @@ struct JumboFrameTests {
         #expect(daemon.terminate() == 0)
     }
 
-    static func fields(interface: String) throws -> [String: Int] {
-        let json = try VethLab.run(DaemonTests.binary, ["stats", "-i", interface, "--json"])
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
-        let queues = try #require(object["queues"] as? [[String: Any]])
-        return try #require(queues.first).compactMapValues { $0 as? Int }
-    }
-
     @Test("generate at 9000 bytes: chains of five buffers, paced, counted whole at the peer (an xskd drop at MTU 9000, six buffers each)")
     func generateJumbo() throws {
         let lab = try VethLab(mtu: 9000)
@@ -177,8 +170,8 @@ struct JumboFrameTests {
             "--stats-interval", "0",
         ])
         #expect(daemon.waitFor("xskd running"), "\(daemon.errors.withLock { $0 })")
-        let settled = try eventually(timeout: .seconds(5)) { try Self.fields(interface: lab.generatorInterface)["rx_packets_total"] == count }
-        let received = try Self.fields(interface: lab.generatorInterface)
+        let settled = try eventually(timeout: .seconds(5)) { try DaemonTests.queueFields(interface: lab.generatorInterface)["rx_packets_total"] == count }
+        let received = try DaemonTests.queueFields(interface: lab.generatorInterface)
         #expect(settled, "\(received)")
         #expect(received["rx_bytes_total"] == count * 9000)
         // Received into 2048-byte fill buffers of 1792 bytes of room each: six per frame.
