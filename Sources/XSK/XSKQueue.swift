@@ -135,10 +135,9 @@ public struct XSKQueue: ~Copyable {
     public mutating func receive(into frames: UnsafeMutableBufferPointer<ReceivedFrame>) -> Int {
         let rx = socket.rx
         let wanted = min(frames.count, configuration.batchSize)
-        // Room past the frames wanted for one more chain, so that a batch of whole frames can
-        // always be found.
-        let batch = rx.peek(upTo: multiBuffer ? wanted &+ FrameChain.receiveLimit : wanted)
+        var batch = rx.peek(upTo: wanted)
         if batch.count == 0 { return 0 }
+        var widened = false
         var taken = 0
         var bytes: UInt64 = 0
         var index = 0
@@ -148,7 +147,16 @@ public struct XSKQueue: ~Copyable {
         while index < batch.count, taken < wanted {
             let descriptor = batch[index]
             if descriptor.options & continues != 0 {
-                guard let (frame, next) = takeChain(batch, from: index) else { break }
+                guard let (frame, next) = takeChain(batch, from: index) else {
+                    // A chain that starts the batch and runs past the count asked for: look
+                    // again with room for the longest chain. Only then, so that a batch of
+                    // single buffers never asks the ring for more than it takes.
+                    guard index == 0, !widened, batch.count == wanted else { break }
+                    rx.cancel(batch)
+                    batch = rx.peek(upTo: wanted &+ FrameChain.receiveLimit)
+                    widened = true
+                    continue
+                }
                 index = next
                 if let frame {
                     frames[taken] = frame
@@ -329,7 +337,9 @@ public struct XSKQueue: ~Copyable {
         while queued < frames.count {
             let frame = frames[queued]
             if frame.segments > 1 {
-                precondition(multiBuffer, "a chain of \(frame.segments) buffers on a single-buffer socket")
+                // Refused before the room check, which a chain the ring can never hold fails
+                // forever.
+                if !multiBuffer || Int(frame.segments) > FrameChain.transmitLimit { refuseTransmit(frame) }
                 guard slot &+ Int(frame.segments) <= batch.count else { break }
                 slot = queueChain(frame, into: batch, at: slot)
             } else {
@@ -350,12 +360,80 @@ public struct XSKQueue: ~Copyable {
         return queued
     }
 
+    /// Checks that `frame` may go on this queue's TX ring: a chain only on a multi-buffer
+    /// socket and no longer than the kernel sends, every buffer inside the UMEM, inside its own
+    /// fragment and no longer than a chunk, no empty buffer in a chain. Throws what is wrong, naming the buffer; for
+    /// descriptors built by hand (frames from `allocateTransmitBuffer` or received on a queue
+    /// of this UMEM, left as they were, always pass).
+    public func checkTransmit(_ frame: ReceivedFrame) throws(TransmitRefusal) {
+        let buffers = Int(frame.segments)
+        if buffers > 1 {
+            guard multiBuffer else { throw .chainOnSingleBufferSocket(buffers: buffers) }
+            guard buffers <= FrameChain.transmitLimit else {
+                throw .chainTooLong(buffers: buffers, limit: FrameChain.transmitLimit)
+            }
+        }
+        // Walked by hand rather than with `FrameChain.forEachBuffer`: each buffer's fragment is
+        // checked before its link (in the fragment's first bytes) is read.
+        let umemSize = UInt64(pool.size)
+        let chunkSize = socket.umem.configuration.chunkSize
+        let base = pool.base
+        var buffer = frame
+        buffer.segments = 1
+        var remaining = frame.length
+        for index in 0..<buffers {
+            // The last buffer holds what its predecessors' links leave; the others say in
+            // their own link, read once their fragment is known to be ours.
+            if index == buffers &- 1 { buffer.length = remaining }
+            let fragmentEnd = buffer.fragment.offset &+ UInt64(buffer.fragment.length)
+            let start = buffer.dataOffset
+            guard fragmentEnd <= umemSize, fragmentEnd >= buffer.fragment.offset, start < umemSize else {
+                throw .outsideUmem(index: index, address: buffer.address, length: buffer.length, umemSize: Int(umemSize))
+            }
+            var next = buffer
+            if index < buffers &- 1 {
+                guard buffer.fragment.length >= UInt32(MemoryLayout<ChainLink>.size) else {
+                    throw .pastBuffer(index: index, address: buffer.address, length: buffer.length, room: 0)
+                }
+                let link = FrameChain.link(of: buffer, base: base)
+                guard link.length <= remaining else { throw .lengthsDisagree(total: frame.length) }
+                buffer.length = link.length
+                next = link.next(length: 0)
+            }
+            remaining &-= buffer.length
+            guard buffer.length <= chunkSize else {
+                throw .longerThanChunk(index: index, length: buffer.length, chunkSize: Int(chunkSize))
+            }
+            let end = start &+ UInt64(buffer.length)
+            guard end <= umemSize else {
+                throw .outsideUmem(index: index, address: buffer.address, length: buffer.length, umemSize: Int(umemSize))
+            }
+            guard start >= buffer.fragment.offset, end <= fragmentEnd else {
+                let room = start < buffer.fragment.offset || start > fragmentEnd ? 0 : Int(fragmentEnd &- start)
+                throw .pastBuffer(index: index, address: buffer.address, length: buffer.length, room: room)
+            }
+            if buffers > 1, buffer.length == 0 { throw .emptyBuffer(index: index) }
+            buffer = next
+        }
+    }
+
+    /// Traps with `checkTransmit`'s words if `frame` fails it: a bad chain never reaches the
+    /// ring.
+    @inline(never)
+    @usableFromInline
+    func refuseTransmit(_ frame: ReceivedFrame) {
+        do throws(TransmitRefusal) {
+            try checkTransmit(frame)
+        } catch {
+            preconditionFailure("\(socket.interface) queue \(socket.queue): transmit refused: \(error)")
+        }
+    }
+
     /// Writes `frame`'s buffers into `batch` from `slot` on; returns the slot after them.
     @inline(never)
     @usableFromInline
     mutating func queueChain(_ frame: ReceivedFrame, into batch: DescriptorBatch, at slot: Int) -> Int {
-        precondition(Int(frame.segments) <= FrameChain.transmitLimit,
-            "a chain of \(frame.segments) buffers: the kernel sends at most \(FrameChain.transmitLimit)")
+        refuseTransmit(frame)
         var next = slot
         let last = slot &+ Int(frame.segments) &- 1
         FrameChain.forEachBuffer(of: frame, base: pool.base) { buffer in

@@ -16,10 +16,18 @@ import XSK
 public struct Frame: ~Copyable {
     @usableFromInline var descriptor: ReceivedFrame
     @usableFromInline let data: UnsafeMutableRawPointer
-    /// Bytes the buffer holds from the frame's first byte on.
-    @usableFromInline let capacity: Int
-    /// The first buffer's frame bytes: the whole frame unless it is a chain.
-    @usableFromInline let headLength: Int
+    /// Bytes the buffer holds from the frame's first byte on. Derived when asked for, as is
+    /// `headLength`: a job that never reads the bytes (drop) pays nothing per frame for them.
+    @inlinable var capacity: Int {
+        Int(truncatingIfNeeded: descriptor.fragment.offset &+ UInt64(descriptor.fragment.length) &- descriptor.dataOffset)
+    }
+    /// The first buffer's frame bytes: the whole frame unless it is a chain (then its link,
+    /// at the buffer's fragment offset in front of the data, says).
+    @inlinable var headLength: Int {
+        guard descriptor.segments > 1 else { return Int(descriptor.length) }
+        let link = data - Int(truncatingIfNeeded: descriptor.dataOffset &- descriptor.fragment.offset)
+        return Int(link.loadUnaligned(as: ChainLink.self).length)
+    }
     /// The port the frame arrived on (for a frame being built: whose TX cache it came from).
     public let port: Int
     /// Received (goes back to its port's fill source) or built (goes back to a TX cache).
@@ -28,10 +36,7 @@ public struct Frame: ~Copyable {
     @inlinable
     init(descriptor: ReceivedFrame, base: UnsafeMutableRawPointer, port: Int, wasReceived: Bool) {
         self.descriptor = descriptor
-        let offset = descriptor.dataOffset
-        data = base + Int(truncatingIfNeeded: offset)
-        capacity = Int(truncatingIfNeeded: descriptor.fragment.offset &+ UInt64(descriptor.fragment.length) &- offset)
-        headLength = descriptor.segments > 1 ? FrameChain.headLength(of: descriptor, base: base) : Int(descriptor.length)
+        data = base + Int(truncatingIfNeeded: descriptor.dataOffset)
         self.port = port
         self.wasReceived = wasReceived
     }

@@ -242,4 +242,134 @@ struct JumboFrameTests {
         #expect(discarded == 0)
         #expect(single == 0, "\(single) frames were not whole 3000-byte chains of two")
     }
+
+    @Test("receives asking for fewer frames than a chain has buffers (1 at a time, then 3, 64): chains taken whole, none discarded")
+    func receiveFewerThanAChain() throws {
+        let lab = try VethLab(mtu: 9000)
+        defer { lab.destroy() }
+        let programs = try XDPPrograms(logger: TestLog.logger)
+        let interface = lab.deviceInterface
+        let link = try lab.run(in: .device) {
+            try programs.attach(.redirectFrags, to: NetworkInterface(named: interface), mode: .native)
+        }
+        defer { link.detach() }
+        let pool = try XSKQueueTests.pool()
+        let socket = try lab.run(in: .device) {
+            var configuration = XSKSocket.Configuration(interface: interface, queue: 0)
+            configuration.multiBuffer = .on
+            return try XSKSocket(umem: Umem(pool: pool, logger: TestLog.logger), configuration: configuration, logger: TestLog.logger)
+        }
+        try programs.insertSocket(socket.descriptor, queue: 0)
+        var queue = try XSKQueue(socket: socket, programs: programs, logger: TestLog.logger)
+        // 3000 bytes (the most the generator's live frames carry): two receive buffers each. A
+        // receive that asks for one frame must look past its count for the chain's end rather
+        // than wait for ever or discard it; one that asks for three ends inside a chain.
+        let traffic = try BackgroundTraffic(lab, burst: 100, length: 3000, limit: .seconds(60))
+        defer { traffic.stop() }
+        let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
+        defer { frames.deallocate() }
+        var (whole, other) = (0, 0)
+        for slots in [1, 3, 64] {
+            let deadline = ContinuousClock.now + .milliseconds(300)
+            var taken = 0
+            while ContinuousClock.now < deadline {
+                let count = queue.receive(into: UnsafeMutableBufferPointer(rebasing: frames[0..<slots]))
+                #expect(count <= slots)
+                for frame in frames.prefix(count) {
+                    if frame.segments == 2 && frame.length == 3000 { whole += 1 } else { other += 1 }
+                    queue.release(frame)
+                }
+                taken += count
+            }
+            #expect(taken > 0, "nothing received asking for \(slots) frames at a time")
+        }
+        traffic.stop()
+        #expect(queue.statistics.chainsDiscarded == 0)
+        #expect(other == 0, "\(other) frames were not whole 3000-byte chains of two")
+        #expect(whole > 0)
+        _ = queue.stop(programs: programs)
+        try pool.verifyQuiescent()
+    }
+
+    @Test("bad TX chains are refused with what is wrong, naming the buffer: too long, outside the UMEM, past the buffer or the chunk, on a single-buffer socket")
+    func badTransmitChainsRefused() throws {
+        let lab = try VethLab(mtu: 9000)
+        defer { lab.destroy() }
+        let interface = lab.deviceInterface
+        let pool = try XSKQueueTests.pool()
+        for multiBuffer in [XSKSocket.MultiBuffer.on, .off] {
+            let socket = try lab.run(in: .device) {
+                var configuration = XSKSocket.Configuration(interface: interface, queue: 0)
+                configuration.multiBuffer = multiBuffer
+                return try XSKSocket(umem: Umem(pool: pool, logger: TestLog.logger), configuration: configuration, logger: TestLog.logger)
+            }
+            var queue = try XSKQueue(socket: socket, programs: nil, logger: TestLog.logger)
+            let chunk = Int(socket.umem.configuration.chunkSize)
+            // A chain of two whole-chunk buffers, built the way JobContext builds one: the data
+            // 64 bytes in (the unaligned address's offset bits), the link in front of it.
+            var fragments: [Fragment] = []
+            for _ in 0..<2 {
+                let fragment = queue.allocateTransmitBuffer(length: chunk)
+                fragments.append(try #require(fragment))
+            }
+            func buffer(_ fragment: Fragment, length: UInt32) -> ReceivedFrame {
+                ReceivedFrame(fragment: fragment, address: UInt64(FrameChain.linkSpace) << 48 | fragment.offset, length: length)
+            }
+            let dataRoom = UInt32(chunk - FrameChain.linkSpace)
+            let first = buffer(fragments[0], length: dataRoom)
+            let second = buffer(fragments[1], length: 100)
+            FrameChain.link(first, to: second, base: pool.base)
+            var chain = first
+            chain.segments = 2
+            chain.length = dataRoom + 100
+            #expect(Self.refusal(queue, second) == nil, "a single buffer inside its fragment passes")
+            if multiBuffer == .off {
+                #expect(Self.refusal(queue, chain) == .chainOnSingleBufferSocket(buffers: 2))
+                #expect(Self.refusal(queue, chain)?.description == "a chain of 2 buffers on a single-buffer socket (bound without XDP_USE_SG)")
+            } else {
+                #expect(Self.refusal(queue, chain) == nil, "a chain built as JobContext builds one passes")
+                var long = chain
+                long.segments = 19
+                #expect(Self.refusal(queue, long) == .chainTooLong(buffers: 19, limit: 18))
+                #expect(Self.refusal(queue, long)?.description == "a chain of 19 buffers: the kernel sends at most 18 as one frame")
+                // The second buffer's link names an address past the UMEM's end.
+                let outside = Fragment(offset: UInt64(pool.size) - 512, length: 2048)
+                FrameChain.link(first, to: buffer(outside, length: 100), base: pool.base)
+                #expect(Self.refusal(queue, chain) == .outsideUmem(
+                    index: 1, address: UInt64(FrameChain.linkSpace) << 48 | outside.offset, length: 100, umemSize: pool.size))
+                // Its length runs past its own buffer.
+                var overlong = second
+                overlong.length = dataRoom + 1
+                FrameChain.link(first, to: overlong, base: pool.base)
+                chain.length = dataRoom * 2 + 1
+                #expect(Self.refusal(queue, chain) == .pastBuffer(index: 1, address: overlong.address, length: dataRoom + 1, room: Int(dataRoom)))
+                // A fragment longer than a chunk, its buffer longer than the chunk too.
+                var wide = second
+                wide.fragment = Fragment(offset: fragments[1].offset, length: UInt32(chunk * 2))
+                wide.length = UInt32(chunk + 1)
+                FrameChain.link(first, to: wide, base: pool.base)
+                chain.length = dataRoom + UInt32(chunk + 1)
+                #expect(Self.refusal(queue, chain) == .longerThanChunk(index: 1, length: UInt32(chunk + 1), chunkSize: chunk))
+                // Links that claim more bytes than the frame has, and an empty buffer.
+                FrameChain.link(first, to: second, base: pool.base)
+                chain.length = dataRoom - 1
+                #expect(Self.refusal(queue, chain) == .lengthsDisagree(total: dataRoom - 1))
+                chain.length = dataRoom
+                #expect(Self.refusal(queue, chain) == .emptyBuffer(index: 1))
+            }
+            for fragment in fragments { queue.releaseTransmitBuffer(fragment) }
+            _ = queue.stop(programs: nil)
+        }
+        try pool.verifyQuiescent()
+    }
+
+    /// What `queue.checkTransmit` says of `frame`: nil when it passes.
+    static func refusal(_ queue: borrowing XSKQueue, _ frame: ReceivedFrame) -> TransmitRefusal? {
+        do throws(TransmitRefusal) {
+            try queue.checkTransmit(frame)
+            return nil
+        } catch {
+            return error
+        }
+    }
 }
