@@ -170,10 +170,7 @@ struct CaptureProducer {
             countdown = every
             let frame = frames[index]
             let original = Int(frame.length)
-            // A chain is captured as its first buffer (the headers), with its whole length
-            // as the original: the block copies from one contiguous run.
-            let contiguous = frame.segments > 1 ? FrameChain.headLength(of: frame, base: base) : original
-            let captured = min(contiguous, snapLength)
+            let captured = min(original, snapLength)
             let length = UInt64(PcapngBlocks.enhancedPacketLength(captured: captured))
             if capacity &- (produced &- cachedTail) < length {
                 cachedTail = cshims_load_acquire_u64(tail)
@@ -183,15 +180,43 @@ struct CaptureProducer {
                 }
             }
             let destination = bytes + Int(truncatingIfNeeded: produced & mask)
-            let source = UnsafeRawPointer(base + Int(truncatingIfNeeded: frame.dataOffset))
-            _ = PcapngBlocks.writeEnhancedPacket(
-                at: destination, interface: interface, timestamp: timestamp, frame: source, captured: captured,
-                original: original, direction: direction)
+            if frame.segments > 1 {
+                Self.writeChain(
+                    frame, at: destination, base: base, interface: interface, timestamp: timestamp, captured: captured,
+                    direction: direction)
+            } else {
+                let source = UnsafeRawPointer(base + Int(truncatingIfNeeded: frame.dataOffset))
+                _ = PcapngBlocks.writeEnhancedPacket(
+                    at: destination, interface: interface, timestamp: timestamp, frame: source, captured: captured,
+                    original: original, direction: direction)
+            }
             produced &+= length
             staged &+= 1
         }
         counters[port].staged &+= staged
         counters[port].dropped &+= dropped
         cshims_store_release_u64(head, produced)
+    }
+
+    /// A chain's block: its buffers' bytes gathered in order, up to `captured` (the snap
+    /// length cuts a jumbo frame like any other).
+    @inline(never)
+    @usableFromInline
+    static func writeChain(
+        _ frame: ReceivedFrame, at destination: UnsafeMutableRawPointer, base: UnsafeMutableRawPointer,
+        interface: UInt32, timestamp: UInt64, captured: Int, direction: PcapngBlocks.Direction
+    ) {
+        _ = PcapngBlocks.writeEnhancedPacket(
+            at: destination, interface: interface, timestamp: timestamp, captured: captured, original: Int(frame.length),
+            direction: direction
+        ) { packet in
+            var written = 0
+            FrameChain.forEachBuffer(of: frame, base: base) { buffer in
+                let count = min(Int(buffer.length), captured &- written)
+                guard count > 0 else { return }
+                (packet + written).copyMemory(from: base + Int(truncatingIfNeeded: buffer.dataOffset), byteCount: count)
+                written &+= count
+            }
+        }
     }
 }

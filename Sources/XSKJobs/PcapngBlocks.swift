@@ -94,6 +94,19 @@ public enum PcapngBlocks {
         at destination: UnsafeMutableRawPointer, interface: UInt32, timestamp: UInt64, frame: UnsafeRawPointer,
         captured: Int, original: Int, direction: Direction
     ) -> Int {
+        writeEnhancedPacket(
+            at: destination, interface: interface, timestamp: timestamp, captured: captured, original: original,
+            direction: direction
+        ) { $0.copyMemory(from: frame, byteCount: captured) }
+    }
+
+    /// The same block, its `captured` packet bytes written at the pointer `copy` is given
+    /// (for a frame in several buffers, gathered from each).
+    @inlinable
+    public static func writeEnhancedPacket(
+        at destination: UnsafeMutableRawPointer, interface: UInt32, timestamp: UInt64, captured: Int, original: Int,
+        direction: Direction, copy: (UnsafeMutableRawPointer) -> Void
+    ) -> Int {
         let length = enhancedPacketLength(captured: captured)
         let total = UInt32(truncatingIfNeeded: length)
         destination.storeBytes(of: enhancedPacketType, as: UInt32.self)
@@ -103,7 +116,7 @@ public enum PcapngBlocks {
         destination.storeBytes(of: UInt32(truncatingIfNeeded: timestamp), toByteOffset: 16, as: UInt32.self)
         destination.storeBytes(of: UInt32(truncatingIfNeeded: captured), toByteOffset: 20, as: UInt32.self)
         destination.storeBytes(of: UInt32(truncatingIfNeeded: original), toByteOffset: 24, as: UInt32.self)
-        (destination + 28).copyMemory(from: frame, byteCount: captured)
+        copy(destination + 28)
         var at = 28 &+ captured
         // Padding to 4 bytes, zeroed: readers do not look, but a capture must not carry
         // stale bytes of earlier frames.

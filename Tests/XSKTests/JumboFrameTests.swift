@@ -363,6 +363,41 @@ struct JumboFrameTests {
         try pool.verifyQuiescent()
     }
 
+    @Test("tap on reflect at MTU 9000: chains captured whole both ways (received as sent, sent with MACs swapped), a snap length cuts them")
+    func tapJumboChains() throws {
+        let lab = try VethLab(mtu: 9000)
+        defer { lab.destroy() }
+        let directory = try DaemonTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for snap in [65535, 5000] {
+            let file = directory + "/jumbo-\(snap).pcapng"
+            let daemon = try RunningDaemon(lab: lab, arguments: [
+                "run", "-i", lab.deviceInterface, "--job", "reflect", "--tap", file, "--snap-length", "\(snap)",
+                "--filter-ethertype", "0x88b5", "--stats-interval", "0",
+            ])
+            #expect(daemon.waitFor("xskd running"), "\(daemon.errors.withLock { $0 })")
+            let sent = try DaemonTests.sendFrames(lab, count: 150, longest: 9014, seed: 7)
+            _ = try eventually(timeout: .seconds(3)) { try DaemonTests.queueFields(lab)["tx_completions_total"] ?? 0 > 0 }
+            usleep(300_000)
+            let fields = try DaemonTests.queueFields(lab)
+            #expect(daemon.terminate() == 0, "\(daemon.errors.withLock { $0 })")
+            #expect((fields["rx_chains_total"] ?? 0) > 0, "\(fields)")
+            let captured = try #require(try DaemonTests.readCapture([file]).first)
+            #expect(captured.complete)
+            let inbound = captured.testFrames.filter { $0.direction == 1 }
+            let outbound = captured.testFrames.filter { $0.direction == 2 }
+            let cut = sent.map { String($0.prefix(2 * snap)) }
+            #expect(inbound.map(\.data) == cut, "received frames, first \(snap) bytes")
+            #expect(inbound.map(\.original) == sent.map { $0.count / 2 })
+            let swapped = sent.map { frame in
+                String(String(frame.dropFirst(12).prefix(12) + frame.prefix(12) + frame.dropFirst(24)).prefix(2 * snap))
+            }
+            #expect(outbound.map(\.data) == swapped, "sent frames: the received ones with their MACs swapped")
+            #expect(outbound.map(\.original) == sent.map { $0.count / 2 })
+            #expect(fields["capture_dropped_total"] == 0, "\(fields)")
+        }
+    }
+
     /// What `queue.checkTransmit` says of `frame`: nil when it passes.
     static func refusal(_ queue: borrowing XSKQueue, _ frame: ReceivedFrame) -> TransmitRefusal? {
         do throws(TransmitRefusal) {
