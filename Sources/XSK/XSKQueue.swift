@@ -191,7 +191,9 @@ public struct XSKQueue: ~Copyable {
         if taken > 0 { counters.receiveBatches &+= 1 }
         counters.rxPackets &+= UInt64(truncatingIfNeeded: taken)
         counters.rxBytes &+= bytes
-        if limit.raiseIsDue(received: counters.rxPackets) { applyRaise() }
+        // Buffers, not frames: the raise waits for the buffers posted before it, and a chain
+        // used several.
+        if limit.raiseIsDue(received: counters.rxPackets &+ counters.rxChainBuffers &- counters.rxChains) { applyRaise() }
         fill.replenish(socket.fill, ledger: ledger, counters: &counters)
         return taken
     }
@@ -526,7 +528,10 @@ public struct XSKQueue: ~Copyable {
         case .limitNow(let newLimit):
             logger.notice(
                 "MTU changed; frame limit follows now",
-                metadata: ["from": "\(from)", "to": "\(current)", "fragment": "\(limit.fragmentSize)", "frameLimit": "\(newLimit)"])
+                metadata: [
+                    "from": "\(from)", "to": "\(current)", "fragment": "\(limit.fragmentSize)", "frameLimit": "\(newLimit)",
+                    "chains": "\(limit.takesChains)",
+                ])
             try programs?.setFrameLimit(UInt32(newLimit), queue: socket.queue)
         case .raiseLater(let newLimit):
             logger.notice(
@@ -544,7 +549,7 @@ public struct XSKQueue: ~Copyable {
         guard let raised = limit.applyRaise() else { return }
         do {
             try programs?.setFrameLimit(UInt32(raised), queue: socket.queue)
-            logger.info("frame limit raised", metadata: ["frameLimit": "\(raised)"])
+            logger.info("frame limit raised", metadata: ["frameLimit": "\(raised)", "chains": "\(limit.takesChains)"])
         } catch {
             logger.error("cannot raise the frame limit", metadata: ["error": "\(error)"])
         }

@@ -398,6 +398,58 @@ struct JumboFrameTests {
         }
     }
 
+    @Test("the MTU raised to 9000 and lowered to 1500 under traffic, twice: jumbo frames arrive whole as chains once raised, go to the kernel once lowered; nothing corrupted, discarded or leaked")
+    func mtuFollowedUnderJumboTraffic() throws {
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let daemon = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface, "--stats-interval", "0"])
+        #expect(daemon.waitFor("xskd running"), "\(daemon.errors.withLock { $0 })")
+        // Traffic throughout, the longest frame MTU 1500 takes: the fill ring turns over while
+        // the MTU moves.
+        let traffic = try BackgroundTraffic(lab, burst: 200, length: 1514, limit: .seconds(60))
+        defer { traffic.stop() }
+        func setMTU(_ mtu: Int) throws {
+            // Raised: the receiving end first would take frames the sender cannot make yet
+            // (harmless); lowered: the sender first, so no frame is longer than the receiver's MTU.
+            let order: [VethLab.Side] = mtu > 1500 ? [.device, .generator] : [.generator, .device]
+            for side in order { _ = try lab.exec(in: side, "ip", "link", "set", lab.interface(side), "mtu", "\(mtu)") }
+        }
+        func logged(_ text: String, times: Int) -> Bool {
+            eventually(timeout: .seconds(10)) {
+                daemon.errors.withLock { $0 }.components(separatedBy: text).count - 1 >= times
+            }
+        }
+        var previous = try DaemonTests.queueFields(lab)
+        for round in 1...2 {
+            try setMTU(9000)
+            #expect(logged("frame limit raised", times: round), "\(daemon.errors.withLock { $0 })")
+            #expect(daemon.errors.withLock { $0 }.contains("chains=true"))
+            // Jumbo frames of random sizes from a packet socket: each arrives whole, a chain.
+            let sent = try DaemonTests.sendFrames(lab, count: 100, longest: 9014, seed: round, pause: 0.001)
+            let jumbo = sent.filter { $0.count / 2 > 1792 }.count
+            #expect(try eventually {
+                try DaemonTests.queueFields(lab)["rx_chains_total"]! >= previous["rx_chains_total"]! + jumbo
+            }, "\((try? DaemonTests.queueFields(lab)) ?? [:])")
+            try setMTU(1500)
+            #expect(logged("frame limit follows now", times: round), "\(daemon.errors.withLock { $0 })")
+            // Lowered: a jumbo frame cannot cross the link at all, and what the 1500-byte
+            // traffic brings still arrives in one buffer each.
+            let lowered = try DaemonTests.queueFields(lab)
+            usleep(200_000)
+            let after = try DaemonTests.queueFields(lab)
+            #expect(after["rx_chains_total"] == lowered["rx_chains_total"], "chains at MTU 1500: \(after)")
+            #expect(after["rx_packets_total"]! > lowered["rx_packets_total"]!, "the traffic stopped: \(after)")
+            previous = after
+        }
+        traffic.stop()
+        let last = try DaemonTests.queueFields(lab)
+        #expect(last["invalid_lengths_total"] == 0 && last["invalid_addresses_total"] == 0, "\(last)")
+        #expect(last["chains_discarded_total"] == 0, "\(last)")
+        #expect(daemon.terminate() == 0)
+        let output = daemon.output.withLock { $0 }
+        #expect(output.contains("drain report: every buffer came home"), "\(output)")
+    }
+
     /// What `queue.checkTransmit` says of `frame`: nil when it passes.
     static func refusal(_ queue: borrowing XSKQueue, _ frame: ReceivedFrame) -> TransmitRefusal? {
         do throws(TransmitRefusal) {
