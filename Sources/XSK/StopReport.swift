@@ -28,9 +28,18 @@ public struct StopReport: Sendable, CustomStringConvertible {
     /// Frames the application still holds: valid until it frees them.
     public var stillInApplication: Int
 
+    /// Frames queued and how many of their buffers the kernel gave back sent: one per frame
+    /// unless some were chains, which say so.
+    var transmitted: String {
+        let chains = statistics.txChains
+        guard chains > 0 else { return "\(statistics.txPackets) (sent \(statistics.completions))" }
+        let buffers = statistics.txPackets &+ statistics.txChainBuffers &- chains
+        return "\(statistics.txPackets), \(chains) of them chains (sent \(statistics.completions) of \(buffers) buffers)"
+    }
+
     /// One line for the stop output.
     public var description: String {
-        "\(interface) queue \(queue): rx \(statistics.rxPackets), tx \(statistics.txPackets) (sent \(statistics.completions)), "
+        "\(interface) queue \(queue): rx \(statistics.rxPackets), tx \(transmitted), "
             + "returned at stop \(arrivedAtStop), reclaimed from the kernel \(reclaimedFromKernel), "
             + "still with the application \(stillInApplication), invalid addresses \(statistics.invalidAddresses), "
             + "invalid lengths \(statistics.invalidLengths)"

@@ -180,7 +180,7 @@ struct JumboFrameTests {
         #expect(daemon.terminate() == 0)
         let output = daemon.output.withLock { $0 }
         // 9000 bytes in buffers of 1984: five each, every one completed.
-        #expect(output.contains("tx \(count) (sent \(count * 5)),"), "\(output)")
+        #expect(output.contains("tx \(count), \(count) of them chains (sent \(count * 5) of \(count * 5) buffers),"), "\(output)")
         #expect(output.contains("drain report: every buffer came home"), "\(output)")
         #expect(peer.terminate() == 0)
     }
@@ -448,6 +448,45 @@ struct JumboFrameTests {
         #expect(daemon.terminate() == 0)
         let output = daemon.output.withLock { $0 }
         #expect(output.contains("drain report: every buffer came home"), "\(output)")
+    }
+
+    @Test("xskd reflect stopped and started 10 times under 9000-byte traffic (100 with --long): chains both ways each time, a clean drain report each stop")
+    func stopStartUnderJumboTraffic() throws {
+        try Self.stopStartUnderJumboTraffic(cycles: LongTests.enabled ? 100 : 10)
+    }
+
+    /// `cycles` runs of xskd reflect at MTU 9000 while an xskd on the generator's end sends
+    /// 9000-byte frames (chains of five) at 20 kfps: each run receives and sends chains, and
+    /// stops with chains in every ring.
+    static func stopStartUnderJumboTraffic(cycles: Int) throws {
+        let lab = try VethLab(mtu: 9000)
+        defer { lab.destroy() }
+        let rate = 20_000
+        let sender = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.generatorInterface, "--job", "generate", "--size", "9000", "--rate", "\(rate)",
+            "--count", "\(rate * (cycles + 30))", "--stats-interval", "0",
+        ], side: .generator)
+        #expect(sender.waitFor("xskd running"), "\(sender.errors.withLock { $0 })")
+        for cycle in 1...cycles {
+            let daemon = try RunningDaemon(lab: lab, arguments: [
+                "run", "-i", lab.deviceInterface, "--job", "reflect", "--stats-interval", "0",
+            ])
+            #expect(daemon.waitFor("xskd running"), "cycle \(cycle): \(daemon.errors.withLock { $0 })")
+            let flowing = try eventually(timeout: .seconds(5)) {
+                let fields = try DaemonTests.queueFields(lab)
+                return (fields["rx_chains_total"] ?? 0) > 50 && (fields["tx_chains_total"] ?? 0) > 50
+            }
+            #expect(flowing, "cycle \(cycle): no chains both ways: \((try? DaemonTests.queueFields(lab)) ?? [:])")
+            let fields = try DaemonTests.queueFields(lab)
+            #expect(daemon.terminate() == 0, "cycle \(cycle)")
+            let output = daemon.output.withLock { $0 }
+            let clean = output.contains("drain report: every buffer came home") && output.contains("still with the application 0,")
+                && output.contains("invalid addresses 0, invalid lengths 0")
+            #expect(clean, "cycle \(cycle): \(output)")
+            #expect(fields["chains_discarded_total"] == 0, "cycle \(cycle): \(fields)")
+            if !clean || !flowing { break }
+        }
+        #expect(sender.terminate() == 0)
     }
 
     /// What `queue.checkTransmit` says of `frame`: nil when it passes.
