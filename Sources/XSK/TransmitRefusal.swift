@@ -23,6 +23,7 @@ public enum TransmitRefusal: Error, Sendable, Equatable, CustomStringConvertible
     /// A chain whose buffers' lengths (in their links) add up to more than the frame's.
     case lengthsDisagree(total: UInt32)
 
+    /// What is wrong, in words for a log line or a precondition message.
     public var description: String {
         switch self {
         case .chainOnSingleBufferSocket(let buffers):

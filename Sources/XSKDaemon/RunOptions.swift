@@ -73,24 +73,31 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "Fill and completion ring size, a power of two. (default: 4096; 8192 for capture)")
     public var fillSize: UInt32?
 
+    /// `--busy-poll`: SO_BUSY_POLL microseconds, optionally with a budget; nil for off.
     @Option(help: "Busy polling: MICROSECONDS or MICROSECONDS:BUDGET (SO_BUSY_POLL, SO_PREFER_BUSY_POLL, SO_BUSY_POLL_BUDGET). (default: off)")
     public var busyPoll: String?
 
+    /// `--fragment-mtu`: the MTU fill buffers are sized for instead of the interface's.
     @Option(help: "Size fill buffers for this MTU instead of the interface's (and follow no MTU change).")
     public var fragmentMTU: Int?
 
+    /// `--cpus`: the CPUs the poll threads are pinned to, one per queue in order.
     @Option(help: "Pin the poll threads to these CPUs, one per queue in order (comma-separated).")
     public var cpus: String?
 
+    /// `--filter-ethertype`: only frames of this ethertype go to xskd.
     @Option(help: "Only frames of this ethertype (e.g. 0x0800) go to xskd.")
     public var filterEthertype: String?
 
+    /// `--filter-ip-protocol`: only frames of this IP protocol go to xskd.
     @Option(help: "Only frames of this IP protocol (e.g. 17 for UDP) go to xskd.")
     public var filterIPProtocol: UInt8?
 
+    /// `--filter-ports`: only UDP/TCP frames to these destination ports go to xskd.
     @Option(help: "Only UDP/TCP frames to these destination ports (9000 or 9000-9100) go to xskd.")
     public var filterPorts: String?
 
+    /// `--to`: forward's second interface.
     @Option(help: "forward: the second interface; frames cross between --interface and it, both ways.")
     public var to: String?
 

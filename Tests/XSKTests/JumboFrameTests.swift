@@ -217,11 +217,7 @@ struct JumboFrameTests {
         defer { frames.deallocate() }
         var (chains, discarded, single) = (UInt64(0), UInt64(0), UInt64(0))
         for _ in 1...100 {
-            let socket = try lab.run(in: .device) {
-                var configuration = XSKSocket.Configuration(interface: interface, queue: 0)
-                configuration.multiBuffer = .on
-                return try XSKSocket(umem: Umem(pool: pool, logger: TestLog.logger), configuration: configuration, logger: TestLog.logger)
-            }
+            let socket = try Self.socket(on: lab, pool: pool)
             try programs.insertSocket(socket.descriptor, queue: 0)
             var queue = try XSKQueue(socket: socket, programs: programs, logger: TestLog.logger)
             #expect(socket.isMultiBuffer && queue.limit.takesChains)
@@ -256,11 +252,7 @@ struct JumboFrameTests {
         }
         defer { link.detach() }
         let pool = try XSKQueueTests.pool()
-        let socket = try lab.run(in: .device) {
-            var configuration = XSKSocket.Configuration(interface: interface, queue: 0)
-            configuration.multiBuffer = .on
-            return try XSKSocket(umem: Umem(pool: pool, logger: TestLog.logger), configuration: configuration, logger: TestLog.logger)
-        }
+        let socket = try Self.socket(on: lab, pool: pool)
         try programs.insertSocket(socket.descriptor, queue: 0)
         var queue = try XSKQueue(socket: socket, programs: programs, logger: TestLog.logger)
         // 3000 bytes (the most the generator's live frames carry): two receive buffers each. A
@@ -297,14 +289,9 @@ struct JumboFrameTests {
     func badTransmitChainsRefused() throws {
         let lab = try VethLab(mtu: 9000)
         defer { lab.destroy() }
-        let interface = lab.deviceInterface
         let pool = try XSKQueueTests.pool()
         for multiBuffer in [XSKSocket.MultiBuffer.on, .off] {
-            let socket = try lab.run(in: .device) {
-                var configuration = XSKSocket.Configuration(interface: interface, queue: 0)
-                configuration.multiBuffer = multiBuffer
-                return try XSKSocket(umem: Umem(pool: pool, logger: TestLog.logger), configuration: configuration, logger: TestLog.logger)
-            }
+            let socket = try Self.socket(on: lab, pool: pool, multiBuffer: multiBuffer)
             var queue = try XSKQueue(socket: socket, programs: nil, logger: TestLog.logger)
             let chunk = Int(socket.umem.configuration.chunkSize)
             // A chain of two whole-chunk buffers, built the way JobContext builds one: the data
@@ -498,6 +485,16 @@ struct JumboFrameTests {
             return nil
         } catch {
             return error
+        }
+    }
+
+    /// A socket on queue 0 of the lab's device end, over a UMEM of `pool`.
+    static func socket(on lab: VethLab, pool: PagePool, multiBuffer: XSKSocket.MultiBuffer = .on) throws -> XSKSocket {
+        let interface = lab.deviceInterface
+        return try lab.run(in: .device) {
+            var configuration = XSKSocket.Configuration(interface: interface, queue: 0)
+            configuration.multiBuffer = multiBuffer
+            return try XSKSocket(umem: Umem(pool: pool, logger: TestLog.logger), configuration: configuration, logger: TestLog.logger)
         }
     }
 }
