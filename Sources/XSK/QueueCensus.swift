@@ -10,7 +10,8 @@ public struct QueueCensus: Sendable, Equatable {
     public var inFillRing: Int
     /// Taken by the kernel to receive into, not yet in the RX ring.
     public var withKernelForReceive: Int
-    /// Received and not yet released or forwarded.
+    /// Frames received and not yet released or forwarded: a chain counts once here, though it
+    /// holds `segments` buffers (the other fields count buffers).
     public var inApplication: Int
     /// In the TX ring, not yet taken by the kernel.
     public var inTransmitRing: Int

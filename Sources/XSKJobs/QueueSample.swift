@@ -177,7 +177,7 @@ extension QueueSample {
         .init("kernel_tx_ring_empty_total", .counter, "events", "Times the kernel found the TX ring empty", \.kernelTxRingEmpty),
         .init("buffers_in_fill_ring", .gauge, "buffers", "Buffers posted, not yet taken", \.inFillRing),
         .init("buffers_with_kernel_for_receive", .gauge, "buffers", "Buffers the kernel took to receive into", \.withKernelForReceive),
-        .init("buffers_in_application", .gauge, "buffers", "Frames the job holds", \.inApplication),
+        .init("buffers_in_application", .gauge, "buffers", "Received frames the job holds (a chain of buffers counts once)", \.inApplication),
         .init("buffers_in_tx_ring", .gauge, "buffers", "Frames in the TX ring, not yet taken", \.inTransmitRing),
         .init("buffers_with_kernel_for_transmit", .gauge, "buffers", "Frames the kernel took to send", \.withKernelForTransmit),
         .init("fill_cache_pages_taken_total", .counter, "pages", "Pages the fill cache took from the pool", \.pagesTaken),

@@ -285,6 +285,71 @@ struct JumboFrameTests {
         try pool.verifyQuiescent()
     }
 
+    @Test("the fill ring nearly empty under 3000-byte chains: a chain the fill ring cannot hold whole is dropped whole by the kernel and counted, never cut short; single frames still fit; let go, chains arrive whole; every buffer home")
+    func fillRingNearlyEmpty() throws {
+        let lab = try VethLab(mtu: 9000)
+        defer { lab.destroy() }
+        let programs = try XDPPrograms(logger: TestLog.logger)
+        let interface = lab.deviceInterface
+        let link = try lab.run(in: .device) {
+            try programs.attach(.redirectFrags, to: NetworkInterface(named: interface), mode: .native)
+        }
+        defer { link.detach() }
+        // 2 MiB of 32 KiB pages: 1024 buffers of 2048 bytes, every one of them in the
+        // 4096-slot fill ring; 3000-byte frames take two (1792 bytes of room each).
+        let pool = try XSKQueueTests.pool(size: 2 << 20)
+        let socket = try Self.socket(on: lab, pool: pool)
+        try programs.insertSocket(socket.descriptor, queue: 0)
+        var queue = try XSKQueue(socket: socket, programs: programs, logger: TestLog.logger)
+        let capacity = (32768 / queue.fragmentSize) * (pool.size / 32768)
+        try #require(queue.statistics.fillPosted == UInt64(capacity) && capacity % 2 == 0)
+        let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
+        defer { frames.deallocate() }
+        var held: [ReceivedFrame] = []
+
+        // One 64-byte frame held leaves an odd number of buffers: after every pair has gone to a
+        // chain, one buffer is left that no chain fits.
+        try XSKQueueTests.generate(lab, programs, count: 1, length: 64)
+        Self.receiveAll(&queue, frames, into: &held)
+        try #require(held.count == 1 && !held[0].isChain)
+        try XSKQueueTests.generate(lab, programs, count: 600, length: 3000, first: 1)
+        Self.receiveAll(&queue, frames, into: &held)
+        let chains = held.dropFirst()
+        #expect(chains.count == (capacity - 1) / 2)
+        #expect(chains.allSatisfy { $0.segments == 2 && $0.length == 3000 }, "a chain arrived cut short")
+        #expect(queue.statistics.chainsDiscarded == 0)
+        #expect(queue.census.inFillRing == 1)
+        #expect(queue.census.inApplication == held.count, "frames held, a chain counted once")
+        let before = try queue.socket.statistics()
+        #expect(before.rxDropped >= UInt64(600 - chains.count), "\(before)")
+
+        // Another chain finds one buffer: dropped whole and counted; the buffer stays in the
+        // fill ring, where a single frame still fits.
+        try XSKQueueTests.generate(lab, programs, count: 1, length: 3000, first: 1000)
+        Self.receiveAll(&queue, frames, into: &held)
+        #expect(held.count == 1 + chains.count)
+        #expect(try queue.socket.statistics().rxDropped == before.rxDropped + 1)
+        try XSKQueueTests.generate(lab, programs, count: 1, length: 64, first: 1001)
+        Self.receiveAll(&queue, frames, into: &held)
+        #expect(held.count == 2 + chains.count && held.last.map { !$0.isChain } == true)
+        #expect(queue.census.inFillRing == 0 && queue.census.inApplication == held.count)
+        #expect(pool.census().freeBytes == 0)
+
+        // The job lets go: the fill ring fills again and a burst of chains arrives whole.
+        for frame in held { queue.release(frame) }
+        held.removeAll()
+        #expect(queue.refill() > 0)
+        try XSKQueueTests.generate(lab, programs, count: 200, length: 3000, first: 100_000)
+        Self.receiveAll(&queue, frames, into: &held)
+        #expect(held.count == 200 && held.allSatisfy { $0.segments == 2 && $0.length == 3000 })
+        for frame in held { queue.release(frame) }
+        #expect(queue.statistics.chainsDiscarded == 0)
+        let report = queue.stop(programs: programs)
+        #expect(report.stillInApplication == 0)
+        try pool.verifyQuiescent()
+        #expect(pool.census().outstandingFragments == 0)
+    }
+
     @Test("bad TX chains are refused with what is wrong, naming the buffer: too long, outside the UMEM, past the buffer or the chunk, on a single-buffer socket")
     func badTransmitChainsRefused() throws {
         let lab = try VethLab(mtu: 9000)
@@ -476,6 +541,16 @@ struct JumboFrameTests {
             if !clean || !flowing { break }
         }
         #expect(sender.terminate() == 0)
+    }
+
+    /// Takes every frame the RX ring has and keeps it in `held`, as a job that holds what it
+    /// receives.
+    static func receiveAll(_ queue: inout XSKQueue, _ frames: UnsafeMutableBufferPointer<ReceivedFrame>, into held: inout [ReceivedFrame]) {
+        while true {
+            let count = queue.receive(into: frames)
+            if count == 0 { return }
+            held.append(contentsOf: frames.prefix(count))
+        }
     }
 
     /// What `queue.checkTransmit` says of `frame`: nil when it passes.
