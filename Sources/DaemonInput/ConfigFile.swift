@@ -32,6 +32,8 @@ public struct ConfigFile: Sendable {
     public var umemSize: Int?
     /// `hugepages`: how the UMEM is backed.
     public var hugepages: String?
+    /// `umem-chunks`: aligned, unaligned or auto.
+    public var umemChunks: String?
     /// `batch`: frames per receive.
     public var batch: Int?
     /// `ring-size`: RX and TX ring entries.
@@ -113,7 +115,7 @@ public struct ConfigFile: Sendable {
 
     /// The keys a config file takes.
     public static let keys = [
-        "interface", "queues", "job", "xdp-mode", "bind-mode", "multi-buffer", "fill-strategy", "wait", "umem-size", "hugepages",
+        "interface", "queues", "job", "xdp-mode", "bind-mode", "multi-buffer", "fill-strategy", "wait", "umem-size", "hugepages", "umem-chunks",
         "batch", "ring-size", "fill-size", "cpus", "filter", "force", "follow-sequences", "duration", "stats-interval", "log-level",
         "size", "rate", "count", "destination-mac", "to", "metrics", "busy-poll", "fragment-mtu",
         "source-ip", "destination-ip", "source-port", "destination-port", "max-latency", "sample-residency",
@@ -171,6 +173,7 @@ public struct ConfigFile: Sendable {
         file.wait = try reader.string("wait")
         file.umemSize = try reader.integer("umem-size", as: Int.self)
         file.hugepages = try reader.string("hugepages")
+        file.umemChunks = try reader.string("umem-chunks")
         file.batch = try reader.integer("batch", as: Int.self)
         file.ringSize = try reader.integer("ring-size", as: UInt32.self)
         file.fillSize = try reader.integer("fill-size", as: UInt32.self)

@@ -64,7 +64,7 @@ extension XSKQueue {
             let batch = rx.peek(upTo: 256)
             if batch.count == 0 { break }
             for index in 0..<batch.count {
-                let start = xsk_umem__extract_addr(batch[index].addr)
+                let start = addressing.start(of: batch[index].addr)
                 if ledger.takeReceived(start) {
                     pool.free(Fragment(offset: start, length: 0))
                     arrivedAtStop += 1

@@ -55,6 +55,8 @@ public struct XSKQueue: ~Copyable {
     /// Counters kept as drivers keep them, in plain memory on the poll thread.
     @inlinable public var statistics: Statistics { counters }
     @usableFromInline var counters = Statistics()
+    /// How descriptor addresses name buffers in this UMEM (aligned or unaligned chunks).
+    public let addressing: BufferAddressing
     /// The socket's `isMultiBuffer`, kept in the queue's own memory for the per-batch checks.
     @usableFromInline let multiBuffer: Bool
     /// Whether the queue's socket is multi-buffer: frames may be chains, received and sent.
@@ -84,13 +86,22 @@ public struct XSKQueue: ~Copyable {
         let linkMTU: Int
         if let mtu = configuration.mtu { linkMTU = mtu } else { linkMTU = try socket.linkMTU() }
         let strategy = configuration.fillStrategy
+        let addressing = BufferAddressing(socket.umem)
+        let chunkSize = Int(socket.umem.configuration.chunkSize)
+        // Aligned chunks: every buffer is exactly one chunk (the kernel finds a buffer from any
+        // address in it), so slots' half pages work only when a half page is a chunk.
+        if addressing.aligned, strategy.maximumFragmentSize(chunkSize: chunkSize) != chunkSize {
+            throw .invalidArgument(
+                "\(strategy.rawValue) gives \(strategy.maximumFragmentSize(chunkSize: chunkSize))-byte buffers; aligned \(chunkSize)-byte chunks need buffers of one chunk (use 2048-byte chunks, unaligned chunks or the fragment cache)")
+        }
         let limit = FrameLimit(
             mtu: linkMTU, headroom: Int(socket.umem.configuration.headroom), alignment: alignment,
-            maximumFragmentSize: strategy.maximumFragmentSize(chunkSize: Int(socket.umem.configuration.chunkSize)),
-            resizable: strategy == .fragmentCache,
-            chainChunkSize: socket.isMultiBuffer ? Int(socket.umem.configuration.chunkSize) : nil)
+            maximumFragmentSize: strategy.maximumFragmentSize(chunkSize: chunkSize),
+            resizable: strategy == .fragmentCache && !addressing.aligned,
+            chainChunkSize: socket.isMultiBuffer ? chunkSize : nil)
         try programs?.setFrameLimit(UInt32(limit.frameLimit), queue: socket.queue)
         self.limit = limit
+        self.addressing = addressing
         self.socket = socket
         self.multiBuffer = socket.isMultiBuffer
         self.pool = socket.umem.pool
@@ -102,7 +113,7 @@ public struct XSKQueue: ~Copyable {
         self.logger = logger
         fill = FillSource(
             strategy: strategy, pool: pool, fillRingSize: socket.fill.size, batchSize: configuration.batchSize,
-            fragmentSize: limit.fragmentSize, alignment: alignment)
+            fragmentSize: limit.fragmentSize, alignment: addressing.aligned ? chunkSize : alignment)
         transmitCache = PageFragCache(pool: pool)
         ledger = KernelLedger(regionSize: pool.size, granularity: min(alignment, 64))
         fill.start(socket.fill, ledger: ledger, counters: &counters)
@@ -111,6 +122,7 @@ public struct XSKQueue: ~Copyable {
             metadata: [
                 "mtu": "\(linkMTU)", "fragment": "\(limit.fragmentSize)", "frameLimit": "\(limit.frameLimit)",
                 "posted": "\(counters.fillPosted)", "chains": "\(limit.takesChains)",
+                "chunks": "\(addressing.aligned ? "aligned" : "unaligned")",
             ])
     }
 
@@ -166,7 +178,7 @@ public struct XSKQueue: ~Copyable {
                 continue
             }
             index &+= 1
-            let start = xsk_umem__extract_addr(descriptor.addr)
+            let start = addressing.start(of: descriptor.addr)
             // Only what this queue gave the kernel may come back; anything else is skipped.
             guard ledger.takeReceived(start) else {
                 counters.invalidAddresses &+= 1
@@ -175,7 +187,7 @@ public struct XSKQueue: ~Copyable {
             let fragment = fill.received(at: start)
             // Our buffer, but a length past its end: never handed to the job; the buffer
             // itself goes back.
-            guard xsk_umem__extract_offset(descriptor.addr) &+ UInt64(descriptor.len) <= fragmentSize else {
+            guard addressing.offset(of: descriptor.addr) &+ UInt64(descriptor.len) <= fragmentSize else {
                 counters.invalidLengths &+= 1
                 fill.release(fragment)
                 continue
@@ -226,14 +238,14 @@ public struct XSKQueue: ~Copyable {
         var total: UInt64 = 0
         for index in start...end {
             let descriptor = batch[index]
-            let address = xsk_umem__extract_addr(descriptor.addr)
+            let address = addressing.start(of: descriptor.addr)
             guard ledger.takeReceived(address) else {
                 counters.invalidAddresses &+= 1
                 valid = false
                 continue
             }
             let fragment = fill.received(at: address)
-            guard xsk_umem__extract_offset(descriptor.addr) &+ UInt64(descriptor.len) <= fragmentSize else {
+            guard addressing.offset(of: descriptor.addr) &+ UInt64(descriptor.len) <= fragmentSize else {
                 counters.invalidLengths &+= 1
                 fill.release(fragment)
                 valid = false
@@ -268,7 +280,7 @@ public struct XSKQueue: ~Copyable {
     /// Gives back the buffers of descriptors `start..<end` of a chain being discarded.
     mutating func takeDiscarded(_ batch: DescriptorBatch, from start: Int, to end: Int) {
         for index in start..<end {
-            let address = xsk_umem__extract_addr(batch[index].addr)
+            let address = addressing.start(of: batch[index].addr)
             if ledger.takeReceived(address) { fill.release(fill.received(at: address)) } else { counters.invalidAddresses &+= 1 }
         }
     }
@@ -310,7 +322,11 @@ public struct XSKQueue: ~Copyable {
     /// A buffer for a frame the application builds, from the queue's TX cache.
     @inlinable
     public mutating func allocateTransmitBuffer(length: Int) -> Fragment? {
-        guard let fragment = transmitCache.alloc(size: length, alignment: configuration.fragmentAlignment) else {
+        // Aligned chunks: a whole chunk, so that the completion's address finds the buffer.
+        let size = addressing.aligned ? Int(truncatingIfNeeded: addressing.chunkSize) : length
+        precondition(length <= size, "a TX buffer of \(length) bytes is longer than a \(size)-byte aligned chunk")
+        let alignment = addressing.aligned ? size : configuration.fragmentAlignment
+        guard let fragment = transmitCache.alloc(size: size, alignment: alignment) else {
             counters.transmitAllocationFailures &+= 1
             return nil
         }
@@ -485,7 +501,7 @@ public struct XSKQueue: ~Copyable {
         let batch = completion.peek(upTo: completion.size)
         var done = 0
         for index in 0..<batch.count {
-            let start = xsk_umem__extract_addr(batch[index])
+            let start = addressing.start(of: batch[index])
             guard ledger.takeCompleted(start) else {
                 counters.invalidAddresses &+= 1
                 continue
@@ -515,8 +531,9 @@ public struct XSKQueue: ~Copyable {
 
     /// Reads the interface's MTU and follows a change (see `FrameLimit`): fill buffers for the
     /// new size from now on, and the XDP program's frame limit lowered at once or raised once
-    /// every smaller buffer already posted has been used. Descriptor slots keep their fixed
-    /// half-page buffers and their limit; the log says so. A fixed `mtu` in the configuration
+    /// every smaller buffer already posted has been used. Descriptor slots and aligned chunks
+    /// keep their fixed buffers and their limit (whole chunks on a multi-buffer socket take
+    /// chains of any length already); the log says so. A fixed `mtu` in the configuration
     /// follows nothing.
     public mutating func refreshMTU() throws(XSKError) {
         guard configuration.mtu == nil else { return }
@@ -538,9 +555,19 @@ public struct XSKQueue: ~Copyable {
                 "MTU changed; frame limit follows once the smaller buffers are used",
                 metadata: ["from": "\(from)", "to": "\(current)", "fragment": "\(limit.fragmentSize)", "frameLimit": "\(newLimit)"])
         case .fixed:
+            // Fixed buffers: descriptor slots' half pages, or aligned chunks. Whole chunks on a
+            // multi-buffer socket already take frames of any length as chains.
+            let message: Logger.Message =
+                limit.takesChains
+                ? "MTU changed; buffers are whole chunks taking chains: longer frames arrive as chains already"
+                : addressing.aligned
+                    ? "MTU changed; aligned chunks keep their buffers: longer frames stay with the kernel"
+                    : "MTU changed; descriptor slots keep their buffers: longer frames stay with the kernel"
             logger.notice(
-                "MTU changed; descriptor slots keep their buffers: longer frames stay with the kernel",
-                metadata: ["from": "\(from)", "to": "\(current)", "frameLimit": "\(limit.frameLimit)"])
+                message,
+                metadata: [
+                    "from": "\(from)", "to": "\(current)", "frameLimit": "\(limit.frameLimit)", "chains": "\(limit.takesChains)",
+                ])
         }
     }
 

@@ -61,6 +61,10 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "2 MiB hugepages for the UMEM: auto, on or off. (default: auto)")
     public var hugepages: PagePool.Backing?
 
+    /// `--umem-chunks`: the UMEM's chunk mode; nil for auto.
+    @Option(help: "UMEM chunk mode: aligned (one 2 KiB chunk per buffer, the kernel's fast path), unaligned (buffers sized from the MTU at any offset: more per MiB) or auto (the one measured faster for the interface and MTU, logged). (default: auto)")
+    public var umemChunks: UmemChunks?
+
     /// `--batch`: descriptors per ring operation; nil for 64.
     @Option(help: "Descriptors per ring operation. (default: 64)")
     public var batch: Int?
@@ -178,4 +182,5 @@ extension XSKSocket.BindMode: ExpressibleByArgument {}
 extension XSKSocket.MultiBuffer: ExpressibleByArgument {}
 extension FillStrategy: ExpressibleByArgument {}
 extension PagePool.Backing: ExpressibleByArgument {}
+extension UmemChunks: ExpressibleByArgument {}
 extension Logger.Level: @retroactive ExpressibleByArgument {}

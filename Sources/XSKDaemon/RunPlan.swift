@@ -111,6 +111,7 @@ enum RunPlan {
         configuration.replaceForeignProgram = settings.force
         configuration.umemSizeMiB = umemSize
         configuration.hugepages = settings.hugepages
+        configuration.chunks = settings.umemChunks
         configuration.fillRingSize = settings.fillSize
         configuration.ringSize = settings.ringSize
         configuration.bindMode = settings.bindMode

@@ -21,6 +21,7 @@ struct Settings: Sendable {
     /// In MiB; nil when not given: the plan sizes it for the queues (`RunPlan.umemNeeded`).
     var umemSize: Int?
     var hugepages: PagePool.Backing
+    var umemChunks: UmemChunks
     var batch: Int
     var ringSize: UInt32
     var fillSize: UInt32
@@ -68,6 +69,7 @@ struct Settings: Sendable {
             wait: try command.wait ?? file?.wait.map { try parse($0, "wait", WaitMode.init) } ?? (job == .latency ? .poll : .adaptive),
             umemSize: command.umemSize ?? file?.umemSize,
             hugepages: try command.hugepages ?? file?.hugepages.map { try parse($0, "hugepages", PagePool.Backing.init) } ?? .automatic,
+            umemChunks: try command.umemChunks ?? file?.umemChunks.map { try parse($0, "umem-chunks", UmemChunks.init) } ?? .automatic,
             batch: command.batch ?? file?.batch ?? 64,
             ringSize: command.ringSize ?? file?.ringSize ?? ringDefault,
             fillSize: command.fillSize ?? file?.fillSize ?? fillDefault,
@@ -220,6 +222,9 @@ struct Settings: Sendable {
         }
         if let fragmentMTU, !(68...9000).contains(fragmentMTU) {
             throw ValidationError("fragment-mtu must be 68...9000, not \(fragmentMTU)")
+        }
+        if fragmentMTU != nil, umemChunks == .aligned {
+            throw ValidationError("fragment-mtu sizes unaligned buffers; aligned chunks are whole 2048-byte buffers: give --umem-chunks unaligned (or auto)")
         }
         if job == .forward, forwardTo == nil {
             throw ValidationError("the forward job needs the second interface: --to NAME")

@@ -168,7 +168,7 @@ public struct JobContext: ~Copyable {
             }
             let piece = min(remaining, perBuffer)
             let buffer = ReceivedFrame(
-                fragment: fragment, address: UInt64(FrameChain.linkSpace) << 48 | fragment.offset,
+                fragment: fragment, address: ports[port].queue.addressing.address(start: fragment.offset, offset: UInt64(FrameChain.linkSpace)),
                 length: UInt32(truncatingIfNeeded: piece))
             if head == nil { head = buffer } else { FrameChain.link(previous, to: buffer, base: base) }
             previous = buffer

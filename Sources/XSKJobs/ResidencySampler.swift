@@ -45,7 +45,7 @@ struct ResidencySampler {
         let frame = frames[0]
         guard let stamp = ArrivalStamp.take(before: base + Int(truncatingIfNeeded: frame.dataOffset)) else { return }
         // Sent on whichever port the job chooses (a forwarder's other one): watched on all.
-        let address = xsk_umem__extract_addr(frame.address)
+        let address = frame.fragment.offset
         for port in 0..<portCount { ports[port].queue.watchCompletion(of: address) }
         arrival = stamp
         pending = true

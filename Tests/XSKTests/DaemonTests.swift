@@ -571,12 +571,15 @@ extension DaemonTests {
         #expect(!daemon.errors.withLock { $0 }.contains("critical"))
     }
 
-    @Test("a running xskd follows the MTU: raised, longer frames arrive whole once the small buffers are used; lowered, at once")
+    @Test("a running xskd with unaligned buffers follows the MTU: raised, longer frames arrive whole once the small buffers are used; lowered, at once")
     // On 2048-byte chunks the longest frame is 1792 bytes (MTU 1774): 1700 is raised within it.
+    // Unaligned buffers are sized from the MTU; aligned chunks are whole, and need no raise.
     func followsTheMTU() throws {
         let lab = try VethLab()
         defer { lab.destroy() }
-        let daemon = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface, "--stats-interval", "0"])
+        let daemon = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.deviceInterface, "--stats-interval", "0", "--umem-chunks", "unaligned",
+        ])
         #expect(daemon.waitFor("xskd running"))
         for side in [VethLab.Side.device, .generator] {
             _ = try lab.exec(in: side, "ip", "link", "set", lab.interface(side), "mtu", "1700")
@@ -851,7 +854,7 @@ extension DaemonTests {
 }
 
 extension DaemonTests {
-    @Test("busy polling and a fixed fragment MTU are taken from the command line, and bad values refused")
+    @Test("busy polling, a fixed fragment MTU and the UMEM chunk mode are taken from the command line (logged with the reason), and bad values refused")
     func busyPollAndFragmentMTU() throws {
         let lab = try VethLab()
         defer { lab.destroy() }
@@ -864,6 +867,8 @@ extension DaemonTests {
         let log = daemon.errors.withLock { $0 }
         #expect(log.contains("busy polling on"), "\(log)")
         #expect(log.contains("fragment=1280"), "\(log)")  // 256 + 1000 + 18, rounded up to 64
+        // A fragment MTU sizes unaligned buffers: auto takes them, and says why.
+        #expect(log.contains("UMEM chunks unaligned") && log.contains("a fragment MTU sizes unaligned buffers"), "\(log)")
         try Self.generate(lab, count: 1000)
         usleep(200_000)
         #expect(daemon.terminate() == 0)
@@ -871,13 +876,20 @@ extension DaemonTests {
         // Spinning, the poll thread drives busy polling itself (recvfrom on every empty round).
         let spinning = try RunningDaemon(lab: lab, arguments: [
             "run", "-i", lab.deviceInterface, "--busy-poll", "20:32", "--wait", "spin", "--stats-interval", "0",
+            "--log-level", "info",
         ])
         #expect(spinning.waitFor("xskd running"))
+        let spinningLog = spinning.errors.withLock { $0 }
+        #expect(spinningLog.contains("UMEM chunks aligned") && spinningLog.contains("kernel's fast path"), "\(spinningLog)")
+        #expect(spinningLog.contains("chunks=aligned") && spinningLog.contains("fragment=2048"), "\(spinningLog)")
         try Self.generate(lab, count: 1000)
         usleep(200_000)
         #expect(spinning.terminate() == 0)
         #expect(spinning.output.withLock { $0 }.contains("rx 1000,"))
-        for bad in [["--busy-poll", "0"], ["--busy-poll", "20:0"], ["--busy-poll", "x"], ["--fragment-mtu", "20"]] {
+        for bad in [
+            ["--busy-poll", "0"], ["--busy-poll", "20:0"], ["--busy-poll", "x"], ["--fragment-mtu", "20"],
+            ["--umem-chunks", "aligned", "--fragment-mtu", "1000"], ["--umem-chunks", "packed"],
+        ] {
             let refused = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface] + bad)
             #expect(refused.wait() == 64, "\(bad)")
         }

@@ -156,8 +156,10 @@ struct JumboFrameTests {
         #expect(daemon.terminate() == 0)
     }
 
-    @Test("generate at 9000 bytes: chains of five buffers, paced, counted whole at the peer (an xskd drop at MTU 9000, six buffers each); chains wrap the TX ring's end")
-    func generateJumbo() throws {
+    @Test(
+        "generate at 9000 bytes: chains of five buffers, paced, counted whole at the peer (an xskd drop at MTU 9000, six buffers each); chains wrap the TX ring's end",
+        arguments: [UmemChunks.unaligned, .aligned])
+    func generateJumbo(chunks: UmemChunks) throws {
         let lab = try VethLab(mtu: 9000)
         defer { lab.destroy() }
         let peer = try RunningDaemon(lab: lab, arguments: [
@@ -169,7 +171,7 @@ struct JumboFrameTests {
             "run", "-i", lab.deviceInterface, "--job", "generate", "--size", "9000", "--count", "\(count)", "--rate", "5000",
             // A TX ring of 64 slots, which chains of five do not divide: 2500 buffers wrap it
             // 39 times, and most wraps fall inside a chain.
-            "--ring-size", "64", "--stats-interval", "0",
+            "--ring-size", "64", "--stats-interval", "0", "--umem-chunks", "\(chunks)",
         ])
         #expect(daemon.waitFor("xskd running"), "\(daemon.errors.withLock { $0 })")
         let settled = try eventually(timeout: .seconds(5)) { try DaemonTests.queueFields(interface: lab.generatorInterface)["rx_packets_total"] == count }
@@ -452,11 +454,21 @@ struct JumboFrameTests {
         }
     }
 
-    @Test("the MTU raised to 9000 and lowered to 1500 under traffic, twice: jumbo frames arrive whole as chains once raised, go to the kernel once lowered; nothing corrupted, discarded or leaked")
-    func mtuFollowedUnderJumboTraffic() throws {
+    @Test(
+        "the MTU raised to 9000 and lowered to 1500 under traffic, twice: jumbo frames arrive whole as chains once raised, go to the kernel once lowered; nothing corrupted, discarded or leaked",
+        arguments: [UmemChunks.unaligned, .aligned])
+    func mtuFollowedUnderJumboTraffic(chunks: UmemChunks) throws {
         let lab = try VethLab()
         defer { lab.destroy() }
-        let daemon = try RunningDaemon(lab: lab, arguments: ["run", "-i", lab.deviceInterface, "--stats-interval", "0"])
+        let daemon = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.deviceInterface, "--stats-interval", "0", "--umem-chunks", "\(chunks)",
+        ])
+        // Unaligned buffers are sized from the MTU: a raise waits for the small ones, a lowering
+        // follows at once. Aligned chunks are whole chunks taking chains from the start: each
+        // change is logged as needing nothing.
+        let (raised, lowered) = chunks == .aligned
+            ? ("longer frames arrive as chains already", "longer frames arrive as chains already")
+            : ("frame limit raised", "frame limit follows now")
         #expect(daemon.waitFor("xskd running"), "\(daemon.errors.withLock { $0 })")
         // Traffic throughout, the longest frame MTU 1500 takes: the fill ring turns over while
         // the MTU moves.
@@ -476,7 +488,7 @@ struct JumboFrameTests {
         var previous = try DaemonTests.queueFields(lab)
         for round in 1...2 {
             try setMTU(9000)
-            #expect(logged("frame limit raised", times: round), "\(daemon.errors.withLock { $0 })")
+            #expect(logged(raised, times: chunks == .aligned ? 2 * round - 1 : round), "\(daemon.errors.withLock { $0 })")
             #expect(daemon.errors.withLock { $0 }.contains("chains=true"))
             // Jumbo frames of random sizes from a packet socket: each arrives whole, a chain.
             let sent = try DaemonTests.sendFrames(lab, count: 100, longest: 9014, seed: round, pause: 0.001)
@@ -485,14 +497,14 @@ struct JumboFrameTests {
                 try DaemonTests.queueFields(lab)["rx_chains_total"]! >= previous["rx_chains_total"]! + jumbo
             }, "\((try? DaemonTests.queueFields(lab)) ?? [:])")
             try setMTU(1500)
-            #expect(logged("frame limit follows now", times: round), "\(daemon.errors.withLock { $0 })")
+            #expect(logged(lowered, times: chunks == .aligned ? 2 * round : round), "\(daemon.errors.withLock { $0 })")
             // Lowered: a jumbo frame cannot cross the link at all, and what the 1500-byte
             // traffic brings still arrives in one buffer each.
-            let lowered = try DaemonTests.queueFields(lab)
+            let atLowering = try DaemonTests.queueFields(lab)
             usleep(200_000)
             let after = try DaemonTests.queueFields(lab)
-            #expect(after["rx_chains_total"] == lowered["rx_chains_total"], "chains at MTU 1500: \(after)")
-            #expect(after["rx_packets_total"]! > lowered["rx_packets_total"]!, "the traffic stopped: \(after)")
+            #expect(after["rx_chains_total"] == atLowering["rx_chains_total"], "chains at MTU 1500: \(after)")
+            #expect(after["rx_packets_total"]! > atLowering["rx_packets_total"]!, "the traffic stopped: \(after)")
             previous = after
         }
         traffic.stop()
