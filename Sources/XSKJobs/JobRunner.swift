@@ -167,7 +167,7 @@ public final class JobRunner: @unchecked Sendable {
         case .automatic where configuration.poll.queue.mtu != nil:
             (false, "a fragment MTU sizes unaligned buffers")
         case .automatic:
-            (true, "aligned chunks are the kernel's fast path: on veth (copy mode) drop received 1.1x the frames of unaligned fragments; --umem-chunks unaligned packs more buffers per MiB")
+            (true, "aligned chunks are the kernel's fast path: on veth (copy mode) drop received 1.04x the frames of unaligned fragments, reflect 1.00x (BENCHMARKS.md, issue 17); --umem-chunks unaligned packs 14% more buffers per MiB at MTU 1500")
         }
     }
 
