@@ -89,6 +89,10 @@ static __always_inline int xskd_matches(struct xdp_md *ctx, const struct xskd_fi
 
     if ((void *)(eth + 1) > data_end)
         return 0;
+    // No filter: every frame with an Ethernet header is ours, and the program reads none of
+    // its bytes (the kernel's copy into the UMEM is then the first to touch them).
+    if (!fields)
+        return 1;
     __u16 proto = eth->h_proto;
     void *next = eth + 1;
     if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {

@@ -18,6 +18,8 @@ struct FilterProgramTests {
     static func modelMatches(_ frame: [UInt8], _ filter: TrafficFilter) -> Bool {
         func be16(_ at: Int) -> UInt16 { UInt16(frame[at]) << 8 | UInt16(frame[at + 1]) }
         guard frame.count >= 14 else { return false }
+        // No field asked about: every frame with an Ethernet header (a VLAN tag cut short too).
+        if filter.ethertype == nil, filter.ipProtocol == nil, filter.destinationPorts == nil { return true }
         var proto = be16(12)
         var next = 14
         if proto == 0x8100 || proto == 0x88A8 {
