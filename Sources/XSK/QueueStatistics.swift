@@ -67,5 +67,11 @@ extension XSKQueue {
         public var transmitWakeups: UInt64 = 0
         /// All counts at zero.
         public init() {}
+
+        /// Buffers received: one per frame, a chain's every buffer.
+        @inlinable public var rxBuffers: UInt64 { rxPackets &+ rxChainBuffers &- rxChains }
+        /// Buffers queued on the TX ring: one per frame, a chain's every buffer (each comes back
+        /// as one completion).
+        @inlinable public var txBuffers: UInt64 { txPackets &+ txChainBuffers &- txChains }
     }
 }

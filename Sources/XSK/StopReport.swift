@@ -33,8 +33,7 @@ public struct StopReport: Sendable, CustomStringConvertible {
     var transmitted: String {
         let chains = statistics.txChains
         guard chains > 0 else { return "\(statistics.txPackets) (sent \(statistics.completions))" }
-        let buffers = statistics.txPackets &+ statistics.txChainBuffers &- chains
-        return "\(statistics.txPackets), \(chains) of them chains (sent \(statistics.completions) of \(buffers) buffers)"
+        return "\(statistics.txPackets), \(chains) of them chains (sent \(statistics.completions) of \(statistics.txBuffers) buffers)"
     }
 
     /// One line for the stop output.

@@ -90,13 +90,14 @@ public struct XSKQueue: ~Copyable {
         let chunkSize = Int(socket.umem.configuration.chunkSize)
         // Aligned chunks: every buffer is exactly one chunk (the kernel finds a buffer from any
         // address in it), so slots' half pages work only when a half page is a chunk.
-        if addressing.aligned, strategy.maximumFragmentSize(chunkSize: chunkSize) != chunkSize {
+        let largestBuffer = strategy.maximumFragmentSize(chunkSize: chunkSize)
+        if addressing.aligned, largestBuffer != chunkSize {
             throw .invalidArgument(
-                "\(strategy.rawValue) gives \(strategy.maximumFragmentSize(chunkSize: chunkSize))-byte buffers; aligned \(chunkSize)-byte chunks need buffers of one chunk (use 2048-byte chunks, unaligned chunks or the fragment cache)")
+                "\(strategy.rawValue) gives \(largestBuffer)-byte buffers; aligned \(chunkSize)-byte chunks need buffers of one chunk (use 2048-byte chunks, unaligned chunks or the fragment cache)")
         }
         let limit = FrameLimit(
             mtu: linkMTU, headroom: Int(socket.umem.configuration.headroom), alignment: alignment,
-            maximumFragmentSize: strategy.maximumFragmentSize(chunkSize: chunkSize),
+            maximumFragmentSize: largestBuffer,
             resizable: strategy == .fragmentCache && !addressing.aligned,
             chainChunkSize: socket.isMultiBuffer ? chunkSize : nil)
         try programs?.setFrameLimit(UInt32(limit.frameLimit), queue: socket.queue)
@@ -205,7 +206,7 @@ public struct XSKQueue: ~Copyable {
         counters.rxBytes &+= bytes
         // Buffers, not frames: the raise waits for the buffers posted before it, and a chain
         // used several.
-        if limit.raiseIsDue(received: counters.rxPackets &+ counters.rxChainBuffers &- counters.rxChains) { applyRaise() }
+        if limit.raiseIsDue(received: counters.rxBuffers) { applyRaise() }
         fill.replenish(socket.fill, ledger: ledger, counters: &counters)
         return taken
     }
@@ -478,7 +479,7 @@ public struct XSKQueue: ~Copyable {
     /// Frames queued for transmit and not completed yet.
     @inlinable
     public var transmitOutstanding: Int {
-        Int(truncatingIfNeeded: counters.txPackets &+ counters.txChainBuffers &- counters.txChains &- counters.completions)
+        Int(truncatingIfNeeded: counters.txBuffers &- counters.completions)
     }
 
     /// Counts received frames that the application passed to a TX ring (this queue's or

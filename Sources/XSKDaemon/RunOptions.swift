@@ -105,27 +105,35 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "forward: the second interface; frames cross between --interface and it, both ways.")
     public var to: String?
 
+    /// `--size`: generate and latency frame length; nil for the default.
     @Option(help: "generate, latency: frame length in bytes, 60...9000. (default: 64; 66 with --destination-ip, the least that carries the stamp)")
     public var size: Int?
 
+    /// `--rate`: generate frames (latency probes) per second; nil for as fast as possible.
     @Option(help: "generate: frames per second per queue, 0 for as fast as possible; latency: probes per second, 0 for one at a time. (default: 0)")
     public var rate: Double?
 
+    /// `--count`: frames (probes) per queue before the run ends; nil for until stopped.
     @Option(help: "generate, latency: frames (probes) to send per queue, then the run ends. (default: until stopped)")
     public var count: Int?
 
+    /// `--destination-mac`: the generated frames' destination MAC; nil for broadcast.
     @Option(help: "generate, latency: destination MAC address. (default: ff:ff:ff:ff:ff:ff)")
     public var destinationMAC: String?
 
+    /// `--destination-ip`: generate UDP/IPv4 datagrams to this address; nil for raw frames.
     @Option(help: "generate: send UDP/IPv4 datagrams (valid IP and UDP checksums, the stamp in the payload) to this IPv4 address instead of raw frames.")
     public var destinationIP: String?
 
+    /// `--source-ip`: the generated datagrams' IPv4 source; nil for 198.18.0.1.
     @Option(help: "generate: the UDP datagrams' IPv4 source address. (default: 198.18.0.1)")
     public var sourceIP: String?
 
+    /// `--source-port`: the generated datagrams' UDP source port; nil for 9.
     @Option(help: "generate: the UDP datagrams' source port. (default: 9)")
     public var sourcePort: Int?
 
+    /// `--destination-port`: the generated datagrams' UDP destination port; nil for 9.
     @Option(help: "generate: the UDP datagrams' destination port. (default: 9)")
     public var destinationPort: Int?
 

@@ -34,20 +34,14 @@ struct BufferAddressingTests {
 /// and chained as in unaligned mode, every buffer home at the stop.
 @Suite("aligned UMEM chunks on veth", .serialized, Root.required)
 struct AlignedChunksTests {
+    /// A socket on queue 0 of the device end over an aligned UMEM of `chunk`-byte chunks.
     static func alignedSocket(
         _ lab: VethLab, pool: PagePool, chunk: UInt32 = 2048, multiBuffer: XSKSocket.MultiBuffer = .off
     ) throws -> XSKSocket {
-        let interface = lab.deviceInterface
-        return try lab.run(in: .device) {
-            var umem = Umem.Configuration()
-            umem.unalignedChunks = false
-            umem.chunkSize = chunk
-            var configuration = XSKSocket.Configuration(interface: interface, queue: 0)
-            configuration.multiBuffer = multiBuffer
-            return try XSKSocket(
-                umem: Umem(pool: pool, configuration: umem, logger: TestLog.logger), configuration: configuration,
-                logger: TestLog.logger)
-        }
+        var umem = Umem.Configuration()
+        umem.unalignedChunks = false
+        umem.chunkSize = chunk
+        return try JumboFrameTests.socket(on: lab, pool: pool, multiBuffer: multiBuffer, umem: umem)
     }
 
     /// Receives up to `count` frames within two seconds, checks each one's buffers, and sends
@@ -130,10 +124,7 @@ struct AlignedChunksTests {
         let lab = try VethLab(mtu: 9000)
         defer { lab.destroy() }
         let programs = try XDPPrograms(logger: TestLog.logger)
-        let interface = lab.deviceInterface
-        let link = try lab.run(in: .device) {
-            try programs.attach(.redirectFrags, to: NetworkInterface(named: interface), mode: .native)
-        }
+        let link = try XSKQueueTests.attach(lab, programs, program: .redirectFrags)
         defer { link.detach() }
         let pool = try XSKQueueTests.pool()
         let socket = try Self.alignedSocket(lab, pool: pool, multiBuffer: .on)

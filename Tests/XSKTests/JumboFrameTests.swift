@@ -206,10 +206,7 @@ struct JumboFrameTests {
         let lab = try VethLab(mtu: 9000)
         defer { lab.destroy() }
         let programs = try XDPPrograms(logger: TestLog.logger)
-        let interface = lab.deviceInterface
-        let link = try lab.run(in: .device) {
-            try programs.attach(.redirectFrags, to: NetworkInterface(named: interface), mode: .native)
-        }
+        let link = try XSKQueueTests.attach(lab, programs, program: .redirectFrags)
         defer { link.detach() }
         let pool = try XSKQueueTests.pool()
         // 3000 bytes: two receive buffers each (1792 bytes of room in a 2048-byte chunk).
@@ -248,10 +245,7 @@ struct JumboFrameTests {
         let lab = try VethLab(mtu: 9000)
         defer { lab.destroy() }
         let programs = try XDPPrograms(logger: TestLog.logger)
-        let interface = lab.deviceInterface
-        let link = try lab.run(in: .device) {
-            try programs.attach(.redirectFrags, to: NetworkInterface(named: interface), mode: .native)
-        }
+        let link = try XSKQueueTests.attach(lab, programs, program: .redirectFrags)
         defer { link.detach() }
         let pool = try XSKQueueTests.pool()
         let socket = try Self.socket(on: lab, pool: pool)
@@ -292,10 +286,7 @@ struct JumboFrameTests {
         let lab = try VethLab(mtu: 9000)
         defer { lab.destroy() }
         let programs = try XDPPrograms(logger: TestLog.logger)
-        let interface = lab.deviceInterface
-        let link = try lab.run(in: .device) {
-            try programs.attach(.redirectFrags, to: NetworkInterface(named: interface), mode: .native)
-        }
+        let link = try XSKQueueTests.attach(lab, programs, program: .redirectFrags)
         defer { link.detach() }
         // 2 MiB of 32 KiB pages: 1024 buffers of 2048 bytes, every one of them in the
         // 4096-slot fill ring; 3000-byte frames take two (1792 bytes of room each).
@@ -575,13 +566,17 @@ struct JumboFrameTests {
         }
     }
 
-    /// A socket on queue 0 of the lab's device end, over a UMEM of `pool`.
-    static func socket(on lab: VethLab, pool: PagePool, multiBuffer: XSKSocket.MultiBuffer = .on) throws -> XSKSocket {
+    /// A socket on queue 0 of the lab's device end, over a UMEM of `pool` registered with `umem`.
+    static func socket(
+        on lab: VethLab, pool: PagePool, multiBuffer: XSKSocket.MultiBuffer = .on, umem: Umem.Configuration = .init()
+    ) throws -> XSKSocket {
         let interface = lab.deviceInterface
         return try lab.run(in: .device) {
             var configuration = XSKSocket.Configuration(interface: interface, queue: 0)
             configuration.multiBuffer = multiBuffer
-            return try XSKSocket(umem: Umem(pool: pool, logger: TestLog.logger), configuration: configuration, logger: TestLog.logger)
+            return try XSKSocket(
+                umem: Umem(pool: pool, configuration: umem, logger: TestLog.logger), configuration: configuration,
+                logger: TestLog.logger)
         }
     }
 }

@@ -24,9 +24,11 @@ struct XSKQueueTests {
         return socket
     }
 
-    static func attach(_ lab: VethLab, _ programs: XDPPrograms, side: VethLab.Side = .device) throws -> XDPLink {
+    static func attach(
+        _ lab: VethLab, _ programs: XDPPrograms, side: VethLab.Side = .device, program: XDPPrograms.Program = .redirect
+    ) throws -> XDPLink {
         let interface = lab.interface(side)
-        return try lab.run(in: side) { try programs.attach(.redirect, to: NetworkInterface(named: interface), mode: .native) }
+        return try lab.run(in: side) { try programs.attach(program, to: NetworkInterface(named: interface), mode: .native) }
     }
 
     static func generate(_ lab: VethLab, _ programs: XDPPrograms, count: Int, length: Int, first: UInt64 = 0) throws {
