@@ -1,7 +1,9 @@
 #define _GNU_SOURCE
 #include "CShims.h"
 
+#include <dirent.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -65,6 +67,34 @@ int cshims_exclude_cpus_current_thread(const int *cpus, int count) {
     if (left == 0) return 0;
     result = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
     return result != 0 ? -result : left;
+}
+
+int cshims_exclude_cpus_all_threads(const int *cpus, int count) {
+    DIR *tasks = opendir("/proc/self/task");
+    if (tasks == NULL) return -errno;
+    int fewest = 0;
+    int failure = 0;
+    struct dirent *entry;
+    while ((entry = readdir(tasks)) != NULL) {
+        if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+        pid_t tid = (pid_t)atoi(entry->d_name);
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        // A thread may end between readdir and here: skip it.
+        if (sched_getaffinity(tid, sizeof(set), &set) != 0) continue;
+        for (int i = 0; i < count; i++) {
+            if (cpus[i] >= 0 && cpus[i] < CPU_SETSIZE) CPU_CLR(cpus[i], &set);
+        }
+        int left = CPU_COUNT(&set);
+        if (left == 0) continue;
+        if (sched_setaffinity(tid, sizeof(set), &set) != 0) {
+            if (errno != ESRCH) failure = errno;
+            continue;
+        }
+        if (fewest == 0 || left < fewest) fewest = left;
+    }
+    closedir(tasks);
+    return fewest == 0 && failure != 0 ? -failure : fewest;
 }
 
 int cshims_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC); }

@@ -91,6 +91,11 @@ int cshims_pin_current_thread(int cpu);
 /// CPUs remain (the set changed), 0 when none would (the set left as it was), or a negative
 /// errno value.
 int cshims_exclude_cpus_current_thread(const int *cpus, int count);
+/// Takes `cpus` out of the CPU set of every thread the process has now (/proc/self/task);
+/// threads they create later inherit the narrower set. A thread whose set would be left empty
+/// keeps its own. Returns the fewest CPUs any changed thread was left with, 0 when no thread
+/// could be moved, or a negative errno value.
+int cshims_exclude_cpus_all_threads(const int *cpus, int count);
 /// prctl(PR_SET_TIMERSLACK) for the calling thread: how late the kernel may end its timed
 /// sleeps to merge wakeups (50 us by default). Returns 0 or an errno value.
 int cshims_set_timer_slack(unsigned long nanoseconds);

@@ -157,6 +157,47 @@ struct DaemonTests {
         try far.tearDown()
     }
 
+    @Test("--cpus: the poll thread runs on its CPU alone, and every other thread of the daemon keeps off it")
+    func otherThreadsKeepOffThePollCPU() throws {
+        let cpus = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        guard cpus >= 2 else {
+            Issue.record("skipped: needs two CPUs to keep the daemon's threads apart (this machine has \(cpus))")
+            return
+        }
+        let lab = try VethLab()
+        defer { lab.destroy() }
+        let pollCPU = Int(cpus) - 1
+        let daemon = try RunningDaemon(lab: lab, arguments: [
+            "run", "-i", lab.deviceInterface, "--cpus", "\(pollCPU)", "--stats-interval", "1", "--log-level", "debug",
+        ])
+        #expect(daemon.waitFor("xskd running"))
+        #expect(daemon.waitFor("the daemon's other threads keep off the poll threads' CPUs"))
+        // Each thread's allowed CPUs, from /proc: the poll thread's is its CPU alone, and no
+        // other thread's contains it (the control socket's included).
+        let tasks = "/proc/\(daemon.process.processIdentifier)/task"
+        var allowed: [String] = []
+        for task in try FileManager.default.contentsOfDirectory(atPath: tasks) {
+            guard let status = try? String(contentsOfFile: "\(tasks)/\(task)/status", encoding: .utf8),
+                let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") })
+            else { continue }
+            allowed.append(line.split(separator: "\t").last.map(String.init) ?? "")
+        }
+        let sets = allowed.map(Self.cpuList)
+        #expect(sets.filter { $0 == [pollCPU] }.count == 1, "\(allowed)")
+        #expect(sets.filter { $0.contains(pollCPU) }.count == 1, "\(allowed)")
+        #expect(sets.count >= 2, "the main and poll threads at least: \(allowed)")
+        #expect(daemon.terminate() == 0)
+    }
+
+    /// "0-2,5" as [0, 1, 2, 5].
+    static func cpuList(_ text: String) -> [Int] {
+        text.split(separator: ",").flatMap { range -> [Int] in
+            let bounds = range.split(separator: "-").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard let first = bounds.first else { return [] }
+            return Array(first...(bounds.last ?? first))
+        }
+    }
+
     @Test("errors: a clear message, exit 1 for runtime errors and 64 for usage, and nothing left attached")
     func errors() throws {
         let lab = try VethLab()
