@@ -43,15 +43,30 @@ struct FillSource: ~Copyable {
     /// Bytes of each fill buffer given out from now on.
     @usableFromInline var fragmentSize: Int
     let alignment: Int
+    /// Fill-ring slots kept empty: the ring holds at most `size - unposted` buffers (see
+    /// `init`). 0 where the whole ring is used.
+    @usableFromInline let unposted: Int
+    /// The most buffers on the fill ring at once.
+    let limit: Int
 
-    init(strategy: FillStrategy, pool: PagePool, fillRingSize: Int, batchSize: Int, fragmentSize: Int, alignment: Int) {
+    /// `limit`: the most buffers on the fill ring at once (at most its size). In copy mode the
+    /// kernel takes a fill buffer only for a frame it is about to put on the RX ring, so a
+    /// buffer beyond what the RX ring has free can never be used before the application
+    /// consumes: a fill ring fuller than the RX ring is large buys nothing there, and every
+    /// extra buffer in flight is one more destination the kernel's copy finds cold in its
+    /// cache. A zero-copy driver takes fill buffers ahead, into the NIC's own ring: there the
+    /// whole ring is used.
+    init(strategy: FillStrategy, pool: PagePool, fillRingSize: Int, limit: Int, batchSize: Int, fragmentSize: Int, alignment: Int) {
+        precondition(limit > 0 && limit <= fillRingSize, "fill limit \(limit) must be 1...\(fillRingSize)")
         self.strategy = strategy
         usesSlots = strategy == .descriptorSlots
         self.fragmentSize = fragmentSize
         self.alignment = alignment
+        unposted = fillRingSize - limit
+        self.limit = limit
         cache = PageFragCache(pool: pool)
-        slots = usesSlots ? RxBufferSlots(pool: pool, count: fillRingSize, fragmentSize: fragmentSize) : nil
-        replacements = .allocate(capacity: fillRingSize + max(batchSize, 1))
+        slots = usesSlots ? RxBufferSlots(pool: pool, count: limit, fragmentSize: fragmentSize) : nil
+        replacements = .allocate(capacity: limit + max(batchSize, 1))
     }
 
     /// Whether the fill buffer size can change while the queue runs (slots are fixed halves).
@@ -108,7 +123,9 @@ struct FillSource: ~Copyable {
     mutating func replenish(_ fill: FillRing, ledger: KernelLedger, counters: inout XSKQueue.Statistics) -> Int {
         if usesSlots { return postReplacements(fill, ledger: ledger, counters: &counters) }
         if counters.fillPosted > 0, fill.pending == 0 { counters.fillRingEmptyEvents &+= 1 }
-        let batch = fill.reserve(upTo: fill.size)
+        let wanted = unposted == 0 ? fill.size : fill.freeSlots(upTo: fill.size) &- unposted
+        guard wanted > 0 else { return 0 }
+        let batch = fill.reserve(upTo: wanted)
         var written = 0
         while written < batch.count {
             guard let fragment = cache.alloc(size: fragmentSize, alignment: alignment) else {

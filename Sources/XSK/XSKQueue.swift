@@ -112,8 +112,10 @@ public struct XSKQueue: ~Copyable {
         logger[metadataKey: "interface"] = "\(socket.interface)"
         logger[metadataKey: "queue"] = "\(socket.queue)"
         self.logger = logger
+        // Copy mode: no more fill buffers than the RX ring holds (see FillSource.init).
+        let fillLimit = socket.boundMode == .zeroCopy ? socket.fill.size : min(socket.fill.size, socket.rx.size)
         fill = FillSource(
-            strategy: strategy, pool: pool, fillRingSize: socket.fill.size, batchSize: configuration.batchSize,
+            strategy: strategy, pool: pool, fillRingSize: socket.fill.size, limit: fillLimit, batchSize: configuration.batchSize,
             fragmentSize: limit.fragmentSize, alignment: addressing.aligned ? chunkSize : alignment)
         transmitCache = PageFragCache(pool: pool)
         ledger = KernelLedger(regionSize: pool.size, granularity: min(alignment, 64))
@@ -122,7 +124,7 @@ public struct XSKQueue: ~Copyable {
             "queue ready",
             metadata: [
                 "mtu": "\(linkMTU)", "fragment": "\(limit.fragmentSize)", "frameLimit": "\(limit.frameLimit)",
-                "posted": "\(counters.fillPosted)", "chains": "\(limit.takesChains)",
+                "posted": "\(counters.fillPosted)", "fillLimit": "\(fillLimit)", "chains": "\(limit.takesChains)",
                 "chunks": "\(addressing.aligned ? "aligned" : "unaligned")",
             ])
     }

@@ -35,8 +35,11 @@ struct QueueFaultTests {
 
         // The consumer is away while 6000 frames arrive for a 2048-slot RX ring.
         try Harness.generate(lab, programs, count: 6000, length: 64)
+        // In copy mode the fill ring holds no more than the RX ring (FillSource.init): both
+        // run out at the same frame, and the kernel counts the drops on whichever it checks
+        // first (the fill ring, on this kernel).
         let kernel = try queue.socket.statistics()
-        #expect(kernel.rxRingFull > 0, "\(kernel)")
+        #expect(kernel.rxRingFull + kernel.rxFillRingEmpty > 0, "\(kernel)")
         // It catches up: exactly a ring's worth was kept, in order.
         var received = 0
         var sequences: [UInt64] = []
