@@ -46,13 +46,11 @@ struct FillSource: ~Copyable {
     /// Fill-ring slots kept empty: the ring holds at most `size - unposted` buffers (see
     /// `init`). 0 where the whole ring is used.
     @usableFromInline let unposted: Int
-    /// The most buffers on the fill ring at once.
-    let limit: Int
 
     /// `limit`: the most buffers on the fill ring at once (at most its size). In copy mode the
     /// kernel takes a fill buffer only for a frame it is about to put on the RX ring, so a
     /// buffer beyond what the RX ring has free can never be used before the application
-    /// consumes: a fill ring fuller than the RX ring is large buys nothing there, and every
+    /// consumes: more fill buffers than the RX ring has slots buy nothing there, and every
     /// extra buffer in flight is one more destination the kernel's copy finds cold in its
     /// cache. A zero-copy driver takes fill buffers ahead, into the NIC's own ring: there the
     /// whole ring is used.
@@ -63,7 +61,6 @@ struct FillSource: ~Copyable {
         self.fragmentSize = fragmentSize
         self.alignment = alignment
         unposted = fillRingSize - limit
-        self.limit = limit
         cache = PageFragCache(pool: pool)
         slots = usesSlots ? RxBufferSlots(pool: pool, count: limit, fragmentSize: fragmentSize) : nil
         replacements = .allocate(capacity: limit + max(batchSize, 1))

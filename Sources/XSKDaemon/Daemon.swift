@@ -270,10 +270,9 @@ final class Daemon: @unchecked Sendable {
     /// Moves every thread of the process, and so every thread it starts later (the control
     /// socket's, the metrics server's, the capture writer's; the poll threads pin themselves
     /// to their own CPU), off the CPUs given to the poll threads. Otherwise the scheduler puts
-    /// them there too, and a poll thread that spins looks idle to it: one `xskd stats` answered
-    /// on a poll thread's CPU took it away for long enough to overflow a 2048-frame RX ring at
-    /// 4 Mpps (measured on veth: ~10x the ring-full drops of the same queries answered
-    /// elsewhere). Where the poll threads hold every CPU, nothing moves.
+    /// them there too (`perf sched timehist` on veth: the main thread's 100 ms ticks and the
+    /// control thread's answers took 30-40 us slices from a spinning poll thread). Where the
+    /// poll threads hold every CPU, nothing moves.
     private func keepOffPollCPUs(_ cpus: [Int]) {
         guard !cpus.isEmpty else { return }
         let left = cpus.map(Int32.init).withUnsafeBufferPointer {

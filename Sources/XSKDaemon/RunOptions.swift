@@ -137,27 +137,35 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "generate: the UDP datagrams' destination port. (default: 9)")
     public var destinationPort: Int?
 
+    /// `--write`: the capture job's pcapng file, `-` for standard output; nil for none.
     @Option(help: "capture: the pcapng file every received frame is written to, '-' for standard output (a pipe: --write - | tcpdump -r -).")
     public var write: String?
 
+    /// `--tap`: a pcapng file of what any other job receives and sends, `-` for standard output; nil for none.
     @Option(help: "Any job but capture: a pcapng file of what the job receives and sends (the direction in each packet's flags), '-' for standard output.")
     public var tap: String?
 
+    /// `--snap-length`: bytes kept of each captured frame; nil for 65535.
     @Option(help: "capture, tap: bytes kept of each frame, 1...65535. (default: 65535)")
     public var snapLength: Int?
 
+    /// `--sample-capture`: capture one frame in N; nil for every frame.
     @Option(help: "capture, tap: capture one frame in N. (default: 1)")
     public var sampleCapture: Int?
 
+    /// `--rotate-size`: MiB after which a new capture file starts; nil for no rotation by size.
     @Option(help: "capture, tap: start a new file after this many MiB (files named FILE with a number before the extension). (default: none)")
     public var rotateSize: Int?
 
+    /// `--rotate-seconds`: seconds after which a new capture file starts; nil for no rotation by time.
     @Option(help: "capture, tap: start a new file after this many seconds. (default: none)")
     public var rotateSeconds: Double?
 
+    /// `--rotate-files`: the most capture files kept when rotating; nil keeps every file.
     @Option(help: "capture, tap, with rotation: keep at most this many files, deleting the oldest. (default: every file)")
     public var rotateFiles: Int?
 
+    /// `--capture-buffer`: MiB of staging per queue between the poll thread and the writer; nil for 8.
     @Option(help: "capture, tap: MiB of staging per queue between the poll thread and the writer; when the disk falls behind by more, frames are dropped from the capture, never from the job. (default: 8)")
     public var captureBuffer: Int?
 
