@@ -17,6 +17,9 @@ public struct QueueCensus: Sendable, Equatable {
     public var inTransmitRing: Int
     /// Taken by the kernel to send, not yet completed.
     public var withKernelForTransmit: Int
+    /// Given back by the application and kept by the fill source to post again (aligned chunks):
+    /// the queue's own, on no ring.
+    public var keptForFill: Int
     /// The page the fill cache holds now, if any.
     public var fillCachePage: Page?
     /// The page the TX cache holds now, if any.
@@ -40,6 +43,7 @@ extension XSKQueue {
                 inApplication: Int(counters.rxPackets &- counters.released &- counters.forwarded),
                 inTransmitRing: txRing,
                 withKernelForTransmit: max(0, ledger.transmitOutstanding - txRing),
+                keptForFill: fill.recycledBuffers,
                 fillCachePage: fill.currentPage,
                 transmitCachePage: transmitCache.currentPage,
                 cacheStatistics: fill.cacheStatistics,

@@ -17,6 +17,9 @@ extension XSKQueue {
         public var txBytes: UInt64 = 0
         /// Fragments posted to the fill ring, ever.
         public var fillPosted: UInt64 = 0
+        /// Of those, buffers the application gave back that went on the fill ring again as they
+        /// were (aligned chunks), not carved afresh.
+        public var fillRecycled: UInt64 = 0
         /// Times a refill found no fragment to post (the pool ran dry).
         public var fillShortfalls: UInt64 = 0
         /// Times a receive found the fill ring empty (the kernel had nothing to receive into).

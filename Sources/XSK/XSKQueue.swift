@@ -116,7 +116,8 @@ public struct XSKQueue: ~Copyable {
         let fillLimit = socket.boundMode == .zeroCopy ? socket.fill.size : min(socket.fill.size, socket.rx.size)
         fill = FillSource(
             strategy: strategy, pool: pool, fillRingSize: socket.fill.size, limit: fillLimit, batchSize: configuration.batchSize,
-            fragmentSize: limit.fragmentSize, alignment: addressing.aligned ? chunkSize : alignment)
+            fragmentSize: limit.fragmentSize, alignment: addressing.aligned ? chunkSize : alignment,
+            recyclesWholeChunks: addressing.aligned)
         transmitCache = PageFragCache(pool: pool)
         ledger = KernelLedger(regionSize: pool.size, granularity: min(alignment, 64))
         fill.start(socket.fill, ledger: ledger, counters: &counters)

@@ -73,6 +73,9 @@ public struct QueueSample: Sendable {
     public var inTransmitRing: UInt64 { UInt64(census?.inTransmitRing ?? 0) }
     /// Frames the kernel took to send, not yet completed; 0 without a census.
     public var withKernelForTransmit: UInt64 { UInt64(census?.withKernelForTransmit ?? 0) }
+    /// Buffers given back and kept to post to the fill ring again (aligned chunks); 0 without a
+    /// census.
+    public var keptForFill: UInt64 { UInt64(census?.keptForFill ?? 0) }
     /// Pages the fill cache took from the pool; 0 without a census.
     public var pagesTaken: UInt64 { UInt64(census?.cacheStatistics.pagesTaken ?? 0) }
     /// Used-up pages the fill cache let go while fragments were still out; 0 without a census.
@@ -154,6 +157,7 @@ extension QueueSample {
         .init("released_total", .counter, "frames", "Received frames the job gave back", \.statistics.released),
         .init("forwarded_total", .counter, "frames", "Received frames the job sent on a TX ring", \.statistics.forwarded),
         .init("fill_posted_total", .counter, "buffers", "Buffers posted to the fill ring", \.statistics.fillPosted),
+        .init("fill_recycled_total", .counter, "buffers", "Of the buffers posted, those given back and posted again as they were", \.statistics.fillRecycled),
         .init("fill_shortfalls_total", .counter, "events", "Refills that found no buffer", \.statistics.fillShortfalls),
         .init("fill_ring_empty_events_total", .counter, "events", "Receives that found the fill ring empty", \.statistics.fillRingEmptyEvents),
         .init("invalid_addresses_total", .counter, "frames", "RX or completion addresses skipped", \.statistics.invalidAddresses),
@@ -180,6 +184,7 @@ extension QueueSample {
         .init("buffers_in_application", .gauge, "buffers", "Received frames the job holds (a chain of buffers counts once)", \.inApplication),
         .init("buffers_in_tx_ring", .gauge, "buffers", "Frames in the TX ring, not yet taken", \.inTransmitRing),
         .init("buffers_with_kernel_for_transmit", .gauge, "buffers", "Frames the kernel took to send", \.withKernelForTransmit),
+        .init("buffers_kept_for_fill", .gauge, "buffers", "Buffers given back, kept to post to the fill ring again", \.keptForFill),
         .init("fill_cache_pages_taken_total", .counter, "pages", "Pages the fill cache took from the pool", \.pagesTaken),
         .init("fill_cache_pages_released_busy_total", .counter, "pages", "Pages the fill cache let go while fragments were out", \.pagesReleasedBusy),
         .init("fill_cache_pages_reused_total", .counter, "pages", "Pages the fill cache reused in place", \.pagesReusedInPlace),

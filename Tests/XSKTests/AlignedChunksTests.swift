@@ -119,6 +119,57 @@ struct AlignedChunksTests {
         try pool.verifyQuiescent()
     }
 
+    @Test("released chunks go straight back to the fill ring: 3 rounds of 2000 frames land in no more chunks than the first round needed, every one of them kept for the fill ring at the end; every buffer home")
+    func releasedChunksRecycle() throws {
+        let fixture = try QueueFixture()
+        defer { fixture.tearDown() }
+        let (lab, programs, pool) = (fixture.lab, fixture.programs, fixture.pool)
+        let socket = try Self.alignedSocket(lab, pool: pool)
+        try programs.insertSocket(socket.descriptor, queue: 0)
+        var queue = try XSKQueue(socket: socket, programs: programs, logger: TestLog.logger)
+        let fillLimit = Int(queue.statistics.fillPosted)
+        #expect(fillLimit == 2048)
+
+        let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
+        defer { frames.deallocate() }
+        var chunks = Set<UInt64>()
+        var received = 0
+        var carvedAfterFirstRound = 0
+        // Rounds under the RX ring's 2048 slots, so nothing is dropped while a round waits.
+        for round in 0..<3 {
+            try XSKQueueTests.generate(lab, programs, count: 2000, length: 64, first: UInt64(round * 2000))
+            let (posted, recycled) = (queue.statistics.fillPosted, queue.statistics.fillRecycled)
+            let deadline = ContinuousClock.now + .seconds(2)
+            while received < (round + 1) * 2000, ContinuousClock.now < deadline {
+                let count = queue.receive(into: frames)
+                for frame in frames.prefix(count) {
+                    chunks.insert(frame.fragment.offset)
+                    queue.release(frame)
+                }
+                received += count
+            }
+            if round > 0 {
+                let statistics = queue.statistics
+                carvedAfterFirstRound += Int((statistics.fillPosted - posted) - (statistics.fillRecycled - recycled))
+            }
+        }
+        #expect(received == 6000)
+        // The first receive tops the fill ring up for all 2000 frames the kernel took before the
+        // job gave any back: that many fresh chunks once, then the same ones round after round.
+        #expect(carvedAfterFirstRound == 0)
+        #expect(chunks.count <= fillLimit + 2000, "\(chunks.count) distinct chunks for 6000 frames")
+        let census = queue.census
+        #expect(census.inApplication == 0)
+        #expect(census.inFillRing + census.withKernelForReceive == fillLimit)
+        // Every chunk that ever held a frame is on the fill side again or kept for it.
+        #expect(census.inFillRing + census.withKernelForReceive + census.keptForFill >= chunks.count)
+        #expect(census.keptForFill > 0 && census.keptForFill <= fillLimit)
+        let report = queue.stop(programs: programs)
+        #expect(report.stillInApplication == 0 && report.statistics.invalidAddresses == 0)
+        #expect(report.reclaimedFromKernel == fillLimit, "the kept chunks are the queue's own, not the kernel's")
+        try pool.verifyQuiescent()
+    }
+
     @Test("multi-buffer at MTU 9000: 3000-byte chains whole from the start (no frame limit to raise), each buffer a chunk, reflected whole; every buffer home")
     func chains() throws {
         let lab = try VethLab(mtu: 9000)

@@ -110,6 +110,46 @@ struct XSKQueueTests {
         try pool.verifyQuiescent()
     }
 
+    /// Receives up to `count` frames within two seconds, giving each back at once (a drop
+    /// job); returns how many came.
+    static func receiveAndRelease(_ queue: inout XSKQueue, count: Int) -> Int {
+        let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
+        defer { frames.deallocate() }
+        var received = 0
+        let deadline = ContinuousClock.now + .seconds(2)
+        while received < count, ContinuousClock.now < deadline {
+            let taken = queue.receive(into: frames)
+            for frame in frames.prefix(taken) { queue.release(frame) }
+            received += taken
+        }
+        return received
+    }
+
+    @Test("the fill limit counts what came back: after a partial burst the kernel holds the limit again, and a burst after it arrives whole")
+    func fillFollowsWhatCameBack() throws {
+        let fixture = try QueueFixture(poolSize: 32 << 20)
+        defer { fixture.tearDown() }
+        let (lab, programs) = (fixture.lab, fixture.programs)
+        var queue = try fixture.makeQueue()
+        let limit = Int(queue.statistics.fillPosted)
+        #expect(limit == 2048)
+        // 1000 of the 2048 buffers come back: all 1000 go on the fill ring again.
+        try Self.generate(lab, programs, count: 1000, length: 64)
+        #expect(Self.receiveAndRelease(&queue, count: 1000) == 1000)
+        let census = queue.census
+        #expect(census.inFillRing + census.withKernelForReceive == limit, "the 1000 buffers that came back are posted again")
+        // 2000 more: had the 1000 not been posted again, the kernel would drop 952 of them for
+        // want of a buffer.
+        let before = try queue.socket.statistics()
+        try Self.generate(lab, programs, count: 2000, length: 64, first: 1000)
+        #expect(Self.receiveAndRelease(&queue, count: 2000) == 2000)
+        let after = try queue.socket.statistics()
+        #expect(after.rxFillRingEmpty == before.rxFillRingEmpty && after.rxDropped == before.rxDropped)
+        let report = queue.stop(programs: programs)
+        #expect(report.stillInApplication == 0)
+        try fixture.pool.verifyQuiescent()
+    }
+
     @Test("a frame the application keeps past stop is reported, not freed; freeing it makes the pool quiescent")
     func keptFrameReported() throws {
         let fixture = try QueueFixture()
