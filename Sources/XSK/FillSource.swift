@@ -73,9 +73,9 @@ struct FillSource: ~Copyable {
     /// those on the fill ring and those the kernel took from it). In copy mode the
     /// kernel takes a fill buffer only for a frame it is about to put on the RX ring, so a
     /// buffer beyond what the RX ring has free can never be used before the application
-    /// consumes: more fill buffers than the RX ring has slots buy nothing there, and every
-    /// extra buffer in flight is one more destination the kernel's copy finds cold in its
-    /// cache. A zero-copy driver takes fill buffers ahead, into the NIC's own ring: there the
+    /// consumes: more fill buffers than the RX ring has slots buy nothing there (measured on
+    /// veth: the limit received 1.04-1.06x the frames of a full 4096-slot ring; why is not
+    /// settled, see BENCHMARKS.md, issue 17). A zero-copy driver takes fill buffers ahead, into the NIC's own ring: there the
     /// whole ring is used.
     ///
     /// `recyclesWholeChunks`: every buffer is one whole chunk (aligned chunks), so any buffer
@@ -153,9 +153,6 @@ struct FillSource: ~Copyable {
             cache.free(fragment)
         }
     }
-
-    /// Buffers given back and kept to post again.
-    var recycledBuffers: Int { recycledCount }
 
     /// Tops the fill ring up after a receive: fresh fragments from the cache, or the slots'
     /// replacements. Counts a ring found dry (the kernel may have had nothing to receive into)

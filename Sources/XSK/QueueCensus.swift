@@ -43,7 +43,7 @@ extension XSKQueue {
                 inApplication: Int(counters.rxPackets &- counters.released &- counters.forwarded),
                 inTransmitRing: txRing,
                 withKernelForTransmit: max(0, ledger.transmitOutstanding - txRing),
-                keptForFill: fill.recycledBuffers,
+                keptForFill: fill.recycledCount,
                 fillCachePage: fill.currentPage,
                 transmitCachePage: transmitCache.currentPage,
                 cacheStatistics: fill.cacheStatistics,

@@ -130,8 +130,6 @@ struct AlignedChunksTests {
         let fillLimit = Int(queue.statistics.fillPosted)
         #expect(fillLimit == 2048)
 
-        let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
-        defer { frames.deallocate() }
         var chunks = Set<UInt64>()
         var received = 0
         var carvedAfterFirstRound = 0
@@ -139,15 +137,7 @@ struct AlignedChunksTests {
         for round in 0..<3 {
             try XSKQueueTests.generate(lab, programs, count: 2000, length: 64, first: UInt64(round * 2000))
             let (posted, recycled) = (queue.statistics.fillPosted, queue.statistics.fillRecycled)
-            let deadline = ContinuousClock.now + .seconds(2)
-            while received < (round + 1) * 2000, ContinuousClock.now < deadline {
-                let count = queue.receive(into: frames)
-                for frame in frames.prefix(count) {
-                    chunks.insert(frame.fragment.offset)
-                    queue.release(frame)
-                }
-                received += count
-            }
+            received += XSKQueueTests.receiveAndRelease(&queue, count: 2000) { chunks.insert($0.fragment.offset) }
             if round > 0 {
                 let statistics = queue.statistics
                 carvedAfterFirstRound += Int((statistics.fillPosted - posted) - (statistics.fillRecycled - recycled))

@@ -110,16 +110,19 @@ struct XSKQueueTests {
         try pool.verifyQuiescent()
     }
 
-    /// Receives up to `count` frames within two seconds, giving each back at once (a drop
-    /// job); returns how many came.
-    static func receiveAndRelease(_ queue: inout XSKQueue, count: Int) -> Int {
+    /// Receives up to `count` frames within two seconds, showing each to `look` and giving it
+    /// back at once (a drop job); returns how many came.
+    static func receiveAndRelease(_ queue: inout XSKQueue, count: Int, look: (ReceivedFrame) -> Void = { _ in }) -> Int {
         let frames = UnsafeMutableBufferPointer<ReceivedFrame>.allocate(capacity: 64)
         defer { frames.deallocate() }
         var received = 0
         let deadline = ContinuousClock.now + .seconds(2)
         while received < count, ContinuousClock.now < deadline {
             let taken = queue.receive(into: frames)
-            for frame in frames.prefix(taken) { queue.release(frame) }
+            for frame in frames.prefix(taken) {
+                look(frame)
+                queue.release(frame)
+            }
             received += taken
         }
         return received
