@@ -381,7 +381,10 @@ extension DaemonTests {
                 "--max-latency", "500", "--metrics", "127.0.0.1:\(port + 1)",
             ], side: .generator)
         #expect(reflector.waitFor("xskd running"))
-        #expect(reflector.errors.withLock { $0 }.contains("latency cap") || reflector.errors.withLock { $0 }.contains("polls without sleeping"))
+        // The poll thread logs its wait after "xskd running": give it time.
+        #expect(eventually(timeout: .seconds(10)) {
+            reflector.errors.withLock { $0.contains("latency cap") || $0.contains("polls without sleeping") }
+        })
         let paced = try RunningDaemon(lab: lab, arguments: [
             "run", "-i", lab.deviceInterface, "--job", "latency", "--count", "2000", "--rate", "1000", "--stats-interval", "0",
             "--metrics", "127.0.0.1:\(port)",
@@ -920,6 +923,8 @@ extension DaemonTests {
             "--log-level", "info",
         ])
         #expect(spinning.waitFor("xskd running"))
+        // The poll thread logs "queue ready" (with the chunk mode and fragment) after "xskd running".
+        #expect(spinning.waitFor("queue ready"))
         let spinningLog = spinning.errors.withLock { $0 }
         #expect(spinningLog.contains("UMEM chunks aligned") && spinningLog.contains("kernel's fast path"), "\(spinningLog)")
         #expect(spinningLog.contains("chunks=aligned") && spinningLog.contains("fragment=2048"), "\(spinningLog)")
