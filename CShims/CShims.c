@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <poll.h>
 #include <time.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
 
 static void (*bpf_log_sink)(int level, const char *message);
 
@@ -241,4 +243,81 @@ int cshims_ppoll_readable(int first, int second, int count, int64_t timeout_ns) 
     struct pollfd requests[2] = {{.fd = first, .events = POLLIN}, {.fd = second, .events = POLLIN}};
     struct timespec timeout = {.tv_sec = timeout_ns / 1000000000, .tv_nsec = timeout_ns % 1000000000};
     return ppoll(requests, count == 2 ? 2 : 1, &timeout, NULL);
+}
+
+// The signalled-wakeup probe (see CShims.h). The helper waits for each wake to be taken before
+// it pauses and signals again, so no two writes merge in the eventfd's counter.
+
+struct cshims_wakeup_probe {
+    int fd;
+    int count;
+    int caller_cpu;
+    _Atomic uint64_t sent;
+    _Atomic int taken;
+    _Atomic int stop;
+};
+
+static uint64_t cshims_monotonic_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+}
+
+static void *cshims_wakeup_signaller(void *argument) {
+    struct cshims_wakeup_probe *probe = argument;
+    // The process's CPUs (the caller's own set is its one poll CPU), less the caller's.
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(getpid(), sizeof(set), &set) == 0) {
+        if (probe->caller_cpu >= 0 && CPU_ISSET(probe->caller_cpu, &set) && CPU_COUNT(&set) > 1) CPU_CLR(probe->caller_cpu, &set);
+        pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    }
+    for (int i = 0; i < probe->count; i++) {
+        while (atomic_load(&probe->taken) < i) {
+            if (atomic_load(&probe->stop)) return NULL;
+            struct timespec wait = {0, 20000};
+            nanosleep(&wait, NULL);
+        }
+        // Pauses of 0.2-2 ms, as between frames at light load: long enough for the caller's CPU
+        // to go idle (a virtual CPU to halt); a longer idle wakes later.
+        struct timespec pause = {0, 200000 + (i % 10) * 200000};
+        nanosleep(&pause, NULL);
+        atomic_store(&probe->sent, cshims_monotonic_ns());
+        uint64_t one = 1;
+        if (write(probe->fd, &one, sizeof(one)) != sizeof(one)) return NULL;
+    }
+    return NULL;
+}
+
+int cshims_measure_signalled_wakeups(uint64_t *delays, int count) {
+    struct cshims_wakeup_probe probe = {.count = count, .caller_cpu = sched_getcpu()};
+    probe.fd = eventfd(0, EFD_CLOEXEC);
+    if (probe.fd < 0) return errno;
+    pthread_t signaller;
+    int result = pthread_create(&signaller, NULL, cshims_wakeup_signaller, &probe);
+    if (result != 0) {
+        close(probe.fd);
+        return result;
+    }
+    for (int i = 0; i < count && result == 0; i++) {
+        struct pollfd wanted = {.fd = probe.fd, .events = POLLIN};
+        int ready = poll(&wanted, 1, 100);
+        if (ready < 0 && errno == EINTR) {
+            i--;
+            continue;
+        }
+        if (ready <= 0) {
+            result = ready == 0 ? ETIMEDOUT : errno;
+            break;
+        }
+        uint64_t woke = cshims_monotonic_ns();
+        delays[i] = woke - atomic_load(&probe.sent);
+        uint64_t value;
+        if (read(probe.fd, &value, sizeof(value)) != sizeof(value)) result = errno;
+        atomic_store(&probe.taken, i + 1);
+    }
+    atomic_store(&probe.stop, 1);
+    pthread_join(signaller, NULL);
+    close(probe.fd);
+    return result;
 }

@@ -100,6 +100,14 @@ int cshims_exclude_cpus_all_threads(const int *cpus, int count);
 /// sleeps to merge wakeups (50 us by default). Returns 0 or an errno value.
 int cshims_set_timer_slack(unsigned long nanoseconds);
 
+/// How long a thread asleep in poll() takes to run again once another CPU signals it: the path
+/// a frame takes to a sleeping poll thread (the receiving CPU's softirq wakes its socket's
+/// waiters). A helper thread, kept off the caller's CPU where there is another, writes an
+/// eventfd `count` times, each after a pause of 0.2-2 ms (the caller's CPU goes idle); the
+/// caller sleeps in poll() on it and stores each delay, write to wake, in `delays` (ns).
+/// Returns 0, or an errno (ETIMEDOUT if a wake took over 100 ms).
+int cshims_measure_signalled_wakeups(uint64_t *delays, int count);
+
 /// Routes libbpf's and libxdp's diagnostics (verifier logs among them) to `sink` instead of
 /// stderr: libraries never print. `sink` receives the level (0 warn, 1 info, 2 debug) and
 /// one formatted message. NULL silences them.

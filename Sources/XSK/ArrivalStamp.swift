@@ -20,4 +20,13 @@ public enum ArrivalStamp {
         stamp.storeBytes(of: 0, toByteOffset: 8, as: UInt32.self)
         return UInt64(littleEndian: stamp.loadUnaligned(as: UInt64.self))
     }
+
+    /// The arrival time in front of the frame starting at `data`, or nil; the stamp is left for
+    /// `take` (the latency cap's check reads the frame a residency sample may take next).
+    @inlinable
+    public static func peek(before data: UnsafeMutableRawPointer) -> UInt64? {
+        let stamp = data - size
+        guard stamp.loadUnaligned(fromByteOffset: 8, as: UInt32.self) == UInt32(XSKD_ARRIVAL_MAGIC).littleEndian else { return nil }
+        return UInt64(littleEndian: stamp.loadUnaligned(as: UInt64.self))
+    }
 }

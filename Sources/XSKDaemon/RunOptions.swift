@@ -46,7 +46,7 @@ public struct RunOptions: ParsableArguments {
     public var wait: WaitMode?
 
     /// `--max-latency`: the adaptive wait's bound on a frame's wait in the RX ring, in µs; nil for none.
-    @Option(help: "adaptive wait: the longest a frame may wait in the RX ring, in microseconds; naps are shortened to keep it, and where a wakeup from sleep takes longer on this machine the thread polls without sleeping. (default: none; naps up to 1 ms)")
+    @Option(help: "adaptive wait: the longest a frame may wait in the RX ring, in microseconds; naps are shortened to keep it; where a wakeup from sleep takes longer on this machine (99th percentile), or frames after recent sleeps waited longer, the thread polls without sleeping. (default: none; naps up to 1 ms)")
     public var maxLatency: Double?
 
     /// `--sample-residency`: time one frame in N through reflect or forward; nil for the default.

@@ -2,7 +2,9 @@
 // bookkeeping (empty rounds in a row, frames taken in the awake spell) kept in one place for
 // every poll loop, whatever its job and however many ports it polls.
 
+import CShims
 import Glibc
+import SystemCalls
 import XSK
 
 /// How an idle poll thread waits.
@@ -29,26 +31,43 @@ struct IdleWait {
     @usableFromInline var spin: AdaptiveSpin
     @usableFromInline var emptyRounds = 0
     @usableFromInline var spellFrames = 0
-    /// With a latency cap: the longest nap that still keeps it (the cap less what a wakeup
-    /// takes here), nil without a cap.
+    /// With a latency cap: the longest nap that still keeps it (the cap less how late a timed
+    /// sleep ends here), nil without a cap.
     @usableFromInline let longestNap: Duration?
-    /// With a latency cap that a wakeup from sleep alone would break: never sleep.
+    /// With a latency cap that a signalled wakeup from poll() would break: never sleep.
     @usableFromInline let neverSleeps: Bool
+    /// With a latency cap the thread may sleep under: the check of what the frames waited.
+    @usableFromInline var capWatch: LatencyCapWatch?
 
     /// `maxLatency` caps how long a frame may wait in the RX ring for the adaptive wait;
-    /// `wakeupLatency` is how late a sleeping thread wakes on this machine (see
-    /// `IdleWait.measureWakeupLatency()`).
+    /// `wakeup` is how late a sleeping thread runs again on this machine (see
+    /// `WakeupLatency.measure()`).
     @usableFromInline
-    init(mode: WaitMode, ringSize: Int, batchSize: Int, maxLatency: Duration? = nil, wakeupLatency: Duration = .zero) {
+    init(mode: WaitMode, ringSize: Int, batchSize: Int, maxLatency: Duration? = nil, wakeup: WakeupLatency = WakeupLatency()) {
         self.mode = mode
         spin = AdaptiveSpin(ringSize: ringSize, batchSize: batchSize)
         if mode == .adaptive, let maxLatency {
-            neverSleeps = wakeupLatency >= maxLatency
-            longestNap = maxLatency - wakeupLatency
+            neverSleeps = !Self.sleeps(under: maxLatency, wakeup: wakeup)
+            longestNap = maxLatency - wakeup.timed
+            capWatch = neverSleeps ? nil : LatencyCapWatch(cap: maxLatency)
         } else {
             neverSleeps = false
             longestNap = nil
+            capWatch = nil
         }
+    }
+
+    /// Whether a thread whose wakeups measured `wakeup` may sleep at all under `cap`.
+    @usableFromInline
+    static func sleeps(under cap: Duration, wakeup: WakeupLatency) -> Bool {
+        wakeup.signalled < cap && wakeup.timed < cap
+    }
+
+    /// Whether the wait checks its cap against the frames' arrival stamps (it sleeps under one).
+    @usableFromInline
+    static func watchesCap(mode: WaitMode, maxLatency: Duration?, wakeup: WakeupLatency) -> Bool {
+        guard mode == .adaptive, let maxLatency else { return false }
+        return sleeps(under: maxLatency, wakeup: wakeup)
     }
 
     /// A round of polling took `frames`: nil while frames come, else what to do now.
@@ -63,6 +82,18 @@ struct IdleWait {
         return afterEmptyRound()
     }
 
+    /// A batch was taken whose first frame starts at `data`: the first after a sleep is
+    /// checked against the latency cap (by its arrival stamp).
+    @inlinable
+    mutating func took(firstFrameAt data: UnsafeMutableRawPointer) {
+        guard capWatch?.armed == true else { return }
+        if let arrival = ArrivalStamp.peek(before: data) {
+            capWatch!.woke(arrival: arrival, now: ProbeStamp.now())
+        } else {
+            capWatch!.armed = false
+        }
+    }
+
     @usableFromInline
     mutating func afterEmptyRound() -> Action {
         emptyRounds += 1
@@ -75,6 +106,9 @@ struct IdleWait {
         case .poll: return .sleep(.untilFrames)
         case .adaptive:
             if neverSleeps || spin.keepSpinning(rounds: emptyRounds) { return .keepPolling }
+            // Frames after recent sleeps waited longer than the cap: poll through the hold.
+            if capWatch?.holding() == true { return .keepPolling }
+            capWatch?.armed = true
             let sleep = spin.willSleep()
             guard let longestNap, case .nap(let nap) = sleep, nap > longestNap else { return .sleep(sleep) }
             // A nap would break the cap: a shorter one, or where even the shortest would, poll()
@@ -83,20 +117,50 @@ struct IdleWait {
         }
     }
 
-    /// How late this thread wakes from a short timed sleep, measured now: the 15th of 16
-    /// sleeps of 20 µs, sorted by how much each overslept (timer slack, the scheduler, a
-    /// virtual CPU's halt). What a frame arriving at a sleeping thread waits at least.
-    static func measureWakeupLatency() -> Duration {
+}
+
+/// How late a sleeping poll thread runs again on this machine, in the two ways it sleeps: what
+/// a latency cap has to allow for. A cap is a promise about the tail, so both are the 99th
+/// percentile of what was measured, not a typical wake: on this project's 2-vCPU VM a
+/// signalled wake measured 31-52 us at the median and 82-108 us at the 99th percentile.
+@usableFromInline
+struct WakeupLatency: Sendable, Equatable {
+    /// Asleep in poll(), woken because another CPU signalled (how a frame wakes the thread).
+    @usableFromInline var signalled: Duration
+    /// How late a short nap (a timed sleep of 20 us, at the thread's timer slack) ends.
+    @usableFromInline var timed: Duration
+
+    @usableFromInline
+    init(signalled: Duration = .zero, timed: Duration = .zero) {
+        self.signalled = signalled
+        self.timed = timed
+    }
+
+    /// Wakes measured per kind, for the 99th percentile.
+    static let samples = 200
+
+    /// Measures both on the calling thread, now (about 0.25 s): the signalled wake through
+    /// `cshims_measure_signalled_wakeups`, the timed one by sleeping. Throws the probe's errno;
+    /// `context` says whose thread measured (the queue).
+    static func measure(context: String) throws(SystemCallError) -> WakeupLatency {
+        var delays = [UInt64](repeating: 0, count: samples)
+        let result = delays.withUnsafeMutableBufferPointer { cshims_measure_signalled_wakeups($0.baseAddress, Int32(samples)) }
+        if result != 0 { throw SystemCallError(call: "measuring wakeups (eventfd, poll)", errno: result, context: context) }
+        let signalled = percentile99(delays.map { Duration.nanoseconds(Int64(truncatingIfNeeded: $0)) })
         let clock = ContinuousClock()
         var late: [Duration] = []
-        late.reserveCapacity(16)
-        for _ in 0..<16 {
+        late.reserveCapacity(samples)
+        for _ in 0..<samples {
             var request = timespec(tv_sec: 0, tv_nsec: 20_000)
             let start = clock.now
             _ = nanosleep(&request, nil)
             late.append(max(.zero, clock.now - start - .microseconds(20)))
         }
-        late.sort()
-        return late[14]
+        return WakeupLatency(signalled: signalled, timed: percentile99(late))
+    }
+
+    static func percentile99(_ values: [Duration]) -> Duration {
+        let sorted = values.sorted()
+        return sorted[min(sorted.count - 1, sorted.count * 99 / 100)]
     }
 }

@@ -15,8 +15,10 @@ enum PollLoop<Job: PacketJob> {
     @inlinable
     static func run(_ thread: QueueThread, _ makeJob: (JobSetup) throws -> Job) {
         thread.pinToCPU()
-        let wakeupLatency = thread.prepareWait()
-        guard let ports = thread.makePorts() else { return }
+        let wakeup = thread.prepareWait()
+        // Arrival stamps for residency samples, and for the latency cap's check where it sleeps.
+        let watchesCap = IdleWait.watchesCap(mode: thread.settings.wait, maxLatency: thread.settings.maxLatency, wakeup: wakeup)
+        guard let ports = thread.makePorts(stampsArrivals: thread.settings.residencySampling > 0 || watchesCap) else { return }
         var context = JobContext(
             ports: ports, portCount: thread.sockets.count, base: thread.base, chunkSize: thread.chunkSize,
             capture: thread.makeCaptureProducer())
@@ -31,7 +33,7 @@ enum PollLoop<Job: PacketJob> {
         let frames = UnsafeMutablePointer<ReceivedFrame>.allocate(capacity: thread.settings.queue.batchSize)
         defer { frames.deallocate() }
         var residency = ResidencySampler(every: thread.settings.residencySampling)
-        loop(thread, &job, &context, ports, frames, &residency, wakeupLatency)
+        loop(thread, &job, &context, ports, frames, &residency, wakeup)
         job.stop(context: &context)
         context.flushAll()
         thread.publish(ports, 0, job.measurements, residency: residency.histogram)
@@ -41,14 +43,14 @@ enum PollLoop<Job: PacketJob> {
     @inlinable
     static func loop(
         _ thread: QueueThread, _ job: inout Job, _ context: inout JobContext, _ ports: UnsafeMutablePointer<JobPort>,
-        _ frames: UnsafeMutablePointer<ReceivedFrame>, _ residency: inout ResidencySampler, _ wakeupLatency: Duration
+        _ frames: UnsafeMutablePointer<ReceivedFrame>, _ residency: inout ResidencySampler, _ wakeup: WakeupLatency
     ) {
         let portCount = context.portCount
         let settings = thread.settings
         let batch = UnsafeMutableBufferPointer(start: frames, count: settings.queue.batchSize)
         var waiting = IdleWait(
             mode: settings.wait, ringSize: thread.sockets[0].rx.size, batchSize: settings.queue.batchSize,
-            maxLatency: settings.maxLatency, wakeupLatency: wakeupLatency)
+            maxLatency: settings.maxLatency, wakeup: wakeup)
         var nextPublish = ContinuousClock.now
         var publications = 0
         var loops = 0
@@ -59,6 +61,7 @@ enum PollLoop<Job: PacketJob> {
             for port in 0..<portCount {
                 let count = ports[port].queue.receive(into: batch)
                 guard count > 0 else { continue }
+                waiting.took(firstFrameAt: context.base + Int(truncatingIfNeeded: frames[0].dataOffset))
                 residency.received(frames, count: count, base: context.base, ports, portCount)
                 if context.capture?.inbound ?? false {
                     context.capture!.record(frames, count: count, port: port, base: context.base, direction: .inbound)
@@ -92,6 +95,7 @@ enum PollLoop<Job: PacketJob> {
                 nextPublish = .now + .milliseconds(100)
             }
         }
+        if let watch = waiting.capWatch { thread.logCapWatch(watch) }
     }
 
     /// One empty round: poll on, or sleep (at most until a wakeup the job asked for). Returns

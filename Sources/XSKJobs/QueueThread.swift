@@ -20,9 +20,12 @@ public struct PollSettings: Sendable {
     /// Each queue's batch size, fragment alignment, MTU and fill strategy.
     public var queue = XSKQueue.Configuration()
     /// With the adaptive wait: the longest a frame may wait in the RX ring for the poll thread.
-    /// Naps are shortened to keep it, and where even a wakeup from sleep takes longer on this
-    /// machine (measured at each thread's start), the thread polls without sleeping. The
-    /// threads' timer slack drops to 1 µs. nil: no cap (naps up to 1 ms while a stream flows).
+    /// Naps are shortened to keep it, and where a wakeup from sleep takes longer on this
+    /// machine (the 99th percentile, measured at each thread's start), the thread polls without
+    /// sleeping. Where it sleeps, the first frame after each sleep is checked by its arrival
+    /// stamp, and sleeping is held off while more than one in a hundred waited longer (see
+    /// `LatencyCapWatch`). The threads' timer slack drops to 1 µs. nil: no cap (naps up to
+    /// 1 ms while a stream flows).
     public var maxLatency: Duration?
     /// Residency sampling: one received frame in this many is timed from its arrival at the
     /// XDP program to its transmit completion (for jobs that send what they receive); 0: off.
@@ -144,38 +147,55 @@ public final class QueueThread: @unchecked Sendable {
     }
 
     /// Sets the thread up for its wait: with a latency cap, the timer slack to 1 µs and the
-    /// wakeup time measured (logged with what it means for the wait); zero without a cap.
+    /// wakeups measured (logged with what they mean for the wait); zero without a cap.
     @usableFromInline
-    func prepareWait() -> Duration {
-        guard settings.wait == .adaptive, let cap = settings.maxLatency else { return .zero }
+    func prepareWait() -> WakeupLatency {
+        guard settings.wait == .adaptive, let cap = settings.maxLatency else { return WakeupLatency() }
         let result = cshims_set_timer_slack(1000)
         if result != 0 { logger.warning("cannot lower the poll thread's timer slack", metadata: ["errno": "\(result)"]) }
-        let wakeup = IdleWait.measureWakeupLatency()
+        let wakeup: WakeupLatency
+        do {
+            wakeup = try WakeupLatency.measure(context: "poll thread of queue \(queue)")
+        } catch {
+            // Without a measure the cap can only be kept by never sleeping.
+            logger.warning(
+                "cannot measure how late a sleeping poll thread wakes: it polls without sleeping to keep the latency cap",
+                metadata: ["error": "\(error)"])
+            return WakeupLatency(signalled: cap, timed: cap)
+        }
         let microseconds = { (duration: Duration) in "\((duration / .microseconds(1) * 10).rounded() / 10)" }
-        if wakeup >= cap {
-            logger.notice(
-                "a sleeping poll thread wakes later than the latency cap allows: it polls without sleeping",
-                metadata: ["maxLatencyMicroseconds": "\(microseconds(cap))", "wakeupMicroseconds": "\(microseconds(wakeup))"])
+        let measured: Logger.Metadata = [
+            "maxLatencyMicroseconds": "\(microseconds(cap))",
+            "signalledWakeupP99Microseconds": "\(microseconds(wakeup.signalled))",
+            "timedWakeupP99Microseconds": "\(microseconds(wakeup.timed))",
+        ]
+        if !IdleWait.sleeps(under: cap, wakeup: wakeup) {
+            logger.notice("a sleeping poll thread wakes later than the latency cap allows: it polls without sleeping", metadata: measured)
         } else {
             logger.info(
                 "latency cap: naps shortened to keep it",
-                metadata: [
-                    "maxLatencyMicroseconds": "\(microseconds(cap))", "wakeupMicroseconds": "\(microseconds(wakeup))",
-                    "longestNapMicroseconds": "\(microseconds(cap - wakeup))",
-                ])
+                metadata: measured.merging(["longestNapMicroseconds": "\(microseconds(cap - wakeup.timed))"]) { $1 })
         }
         return wakeup
     }
 
-    /// Each port's queue, set up on this thread; nil (failure published, what was made
-    /// stopped) if one cannot be.
+    /// What the latency cap's check found over the run, logged once at the end.
     @usableFromInline
-    func makePorts() -> UnsafeMutablePointer<JobPort>? {
+    func logCapWatch(_ watch: LatencyCapWatch) {
+        logger.info(
+            "latency cap checked against the frames taken after a sleep",
+            metadata: ["checked": "\(watch.totalChecks)", "laterThanCap": "\(watch.totalMisses)", "holdsPolling": "\(watch.holds)"])
+    }
+
+    /// Each port's queue, set up on this thread, its program stamping arrivals if
+    /// `stampsArrivals`; nil (failure published, what was made stopped) if one cannot be.
+    @usableFromInline
+    func makePorts(stampsArrivals: Bool) -> UnsafeMutablePointer<JobPort>? {
         let ports = UnsafeMutablePointer<JobPort>.allocate(capacity: sockets.count)
         for port in sockets.indices {
             do {
                 let queue = try XSKQueue(socket: sockets[port], programs: programs[port], configuration: settings.queue, logger: logger)
-                if settings.residencySampling > 0 { try programs[port].setArrivalStamps(true, queue: self.queue) }
+                if stampsArrivals { try programs[port].setArrivalStamps(true, queue: self.queue) }
                 (ports + port).initialize(to: JobPort(queue: queue, capacity: settings.queue.batchSize))
             } catch {
                 fail("\(error)")
@@ -233,7 +253,7 @@ public final class QueueThread: @unchecked Sendable {
         publish(ports, made, capture: capture)
         capture?.end()
         for port in 0..<made {
-            if settings.residencySampling > 0 { try? programs[port].setArrivalStamps(false, queue: queue) }
+            if settings.residencySampling > 0 || settings.maxLatency != nil { try? programs[port].setArrivalStamps(false, queue: queue) }
             let kernel = try? sockets[port].statistics()
             let report = (ports + port).move().takeQueue().stop(programs: programs[port])
             published.withLock {

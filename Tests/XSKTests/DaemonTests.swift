@@ -421,6 +421,15 @@ extension DaemonTests {
         let sampled = reflected.samples["xskd_residency_seconds_count{\(reflectorQueue)}"] ?? 0
         #expect(sampled > 0 && sampled <= 2200.0 / 8 + 1, "one in 8 of 2200 frames at most: \(sampled)")
         #expect(reflector.terminate() == 0)
+        // Where the reflector slept under its cap, it checked the frames that came after its
+        // sleeps (most of the 2000 paced a millisecond apart) by their arrival stamps.
+        let reflectorLog = reflector.errors.withLock { $0 }
+        if reflectorLog.contains("naps shortened") {
+            let line = try #require(reflectorLog.split(separator: "\n").first { $0.contains("latency cap checked") }, "\(reflectorLog)")
+            let checked = try #require(line.split(separator: " ").first { $0.hasPrefix("checked=") }.flatMap { Int($0.dropFirst(8)) }, "\(line)")
+            #expect(checked >= 500, "\(line)")
+            print("reflector: \(line)")
+        }
         // The reflector's stop report: both runs' flows in full, and the residency.
         let report = reflector.output.withLock { $0 }
         #expect(report.contains("sequence_received_total 2000, sequence_missing 0,") && report.contains("sequence_received_total 200, sequence_missing 0,"), "\(report)")

@@ -30,28 +30,90 @@ struct IdleWaitTests {
 
     @Test("a cap shorter than the machine's wakeup: the thread never sleeps")
     func capBelowWakeup() {
-        var wait = IdleWait(mode: .adaptive, ringSize: 2048, batchSize: 64, maxLatency: .microseconds(30), wakeupLatency: .microseconds(40))
+        var wait = IdleWait(mode: .adaptive, ringSize: 2048, batchSize: 64, maxLatency: .microseconds(30), wakeup: WakeupLatency(signalled: .microseconds(40), timed: .microseconds(10)))
         _ = wait.after(frames: 64)
         #expect((0..<200_000).allSatisfy { _ in wait.after(frames: 0) == .keepPolling })
     }
 
     @Test("a cap above the wakeup: naps shortened to the cap less the wakeup")
     func napsShortened() {
-        var wait = IdleWait(mode: .adaptive, ringSize: 2048, batchSize: 64, maxLatency: .microseconds(60), wakeupLatency: .microseconds(20))
+        var wait = IdleWait(mode: .adaptive, ringSize: 2048, batchSize: 64, maxLatency: .microseconds(60), wakeup: WakeupLatency(signalled: .microseconds(50), timed: .microseconds(20)))
         _ = Self.firstSleep(&wait)
         #expect(Self.firstSleep(&wait) == .sleep(.nap(.microseconds(40))))
     }
 
     @Test("a cap that leaves no room for the shortest nap: poll(), which wakes at the first frame")
     func noRoomForANap() {
-        var wait = IdleWait(mode: .adaptive, ringSize: 2048, batchSize: 64, maxLatency: .microseconds(25), wakeupLatency: .microseconds(20))
+        var wait = IdleWait(mode: .adaptive, ringSize: 2048, batchSize: 64, maxLatency: .microseconds(25), wakeup: WakeupLatency(signalled: .microseconds(20), timed: .microseconds(20)))
         _ = Self.firstSleep(&wait)
         #expect(Self.firstSleep(&wait) == .sleep(.untilFrames))
     }
 
-    @Test("the wakeup measurement is positive and well under a second")
-    func wakeupMeasured() {
-        let wakeup = IdleWait.measureWakeupLatency()
-        #expect(wakeup >= .zero && wakeup < .milliseconds(100), "\(wakeup)")
+    @Test("a signalled wake later than the cap: never sleeps, however short a timed nap is")
+    func signalledWakeBreaksCap() {
+        var wait = IdleWait(
+            mode: .adaptive, ringSize: 2048, batchSize: 64, maxLatency: .microseconds(50),
+            wakeup: WakeupLatency(signalled: .microseconds(80), timed: .microseconds(10)))
+        _ = wait.after(frames: 64)
+        #expect((0..<200_000).allSatisfy { _ in wait.after(frames: 0) == .keepPolling })
+    }
+
+    @Test("the wakeup measurements: positive, well under a second, the signalled one through another CPU's eventfd write")
+    func wakeupMeasured() throws {
+        let wakeup = try WakeupLatency.measure(context: "test")
+        #expect(wakeup.signalled > .zero && wakeup.signalled < .milliseconds(100), "\(wakeup)")
+        #expect(wakeup.timed >= .zero && wakeup.timed < .milliseconds(100), "\(wakeup)")
+    }
+
+    @Test("the 99th percentile: the 99th of 100 values, the largest of fewer than 100")
+    func percentile() {
+        let hundred = (1...100).map { Duration.microseconds($0) }.shuffled()
+        #expect(WakeupLatency.percentile99(hundred) == .microseconds(100))
+        #expect(WakeupLatency.percentile99((1...200).map { Duration.microseconds($0) }) == .microseconds(199))
+        #expect(WakeupLatency.percentile99([.microseconds(3), .microseconds(1)]) == .microseconds(3))
+    }
+
+    @Test("the cap's check: one late wake in a hundred is kept, a second holds sleeping off, and holds double until a window keeps the cap")
+    func capWatch() {
+        var watch = LatencyCapWatch(cap: .microseconds(50))
+        #expect(watch.cap == 50_000)
+        var now: UInt64 = 1_000_000_000
+        func wake(_ waited: UInt64) {
+            watch.armed = true
+            now += 2_000_000
+            watch.woke(arrival: now - waited, now: now)
+        }
+        // One late wake among a window of 100: the cap is kept, no hold.
+        wake(80_000)
+        for _ in 0..<99 { wake(20_000) }
+        #expect(watch.holds == 0 && watch.holdUntil == 0 && !watch.armed)
+        // Two late in the next window: a hold of a second from the second.
+        wake(80_000)
+        wake(20_000)
+        wake(90_000)
+        #expect(watch.holds == 1 && watch.holdUntil == now + LatencyCapWatch.shortestHold)
+        #expect(watch.holdLength == 2 * LatencyCapWatch.shortestHold)
+        // Again at once: the next hold is twice as long, and so on up to the longest.
+        for _ in 0..<10 { wake(60_000); wake(60_000) }
+        #expect(watch.holds == 11 && watch.holdLength == LatencyCapWatch.longestHold)
+        // A window that keeps the cap forgets the holds' length.
+        for _ in 0..<100 { wake(10_000) }
+        #expect(watch.holdLength == LatencyCapWatch.shortestHold && watch.holds == 11)
+        // A stamp later than the wake (a stale buffer's, a clock step) is not counted.
+        watch.armed = true
+        watch.woke(arrival: now + 1, now: now)
+        #expect(watch.totalChecks == 1 + 99 + 3 + 20 + 100 && watch.totalMisses == 1 + 2 + 20 && !watch.armed)
+    }
+
+    @Test("a hold keeps the adaptive wait polling; once it has passed, the wait sleeps again")
+    func holdKeepsPolling() {
+        var wait = IdleWait(
+            mode: .adaptive, ringSize: 2048, batchSize: 64, maxLatency: .microseconds(200),
+            wakeup: WakeupLatency(signalled: .microseconds(40), timed: .microseconds(20)))
+        #expect(Self.firstSleep(&wait) != nil && wait.capWatch?.armed == true)
+        wait.capWatch!.holdUntil = ProbeStamp.now() + 60_000_000_000
+        #expect(Self.firstSleep(&wait, limit: 200_000) == nil)
+        wait.capWatch!.holdUntil = ProbeStamp.now() - 1
+        #expect(Self.firstSleep(&wait) != nil && wait.capWatch?.holdUntil == 0)
     }
 }
