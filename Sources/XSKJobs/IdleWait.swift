@@ -25,6 +25,9 @@ struct IdleWait {
         /// Poll the rings again (kicking the kernel first if it asks, or to busy-poll).
         case keepPolling
         case sleep(AdaptiveSpin.Sleep)
+        /// Sleep in poll() until a frame comes or this long has passed: a burst is due soon
+        /// after (see `ArrivalForecast`), and the thread polls through its window.
+        case anticipate(Duration)
     }
 
     @usableFromInline let mode: WaitMode
@@ -38,6 +41,10 @@ struct IdleWait {
     @usableFromInline let neverSleeps: Bool
     /// With a latency cap the thread may sleep under: the check of what the frames waited.
     @usableFromInline var capWatch: LatencyCapWatch?
+    /// The adaptive wait's forecast of steady light traffic.
+    @usableFromInline var forecast = ArrivalForecast()
+    /// The thread has slept since it last took frames.
+    @usableFromInline var sleptSinceFrames = false
 
     /// `maxLatency` caps how long a frame may wait in the RX ring for the adaptive wait;
     /// `wakeup` is how late a sleeping thread runs again on this machine (see
@@ -74,7 +81,12 @@ struct IdleWait {
     @inlinable
     mutating func after(frames: Int) -> Action? {
         if frames > 0 {
-            if emptyRounds > 0 { spin.framesArrived() }
+            if emptyRounds > 0 {
+                spin.framesArrived()
+                // After a real gap (not a batch boundary in a stream), the clock for the forecast.
+                if mode == .adaptive, sleptSinceFrames || emptyRounds >= 16 { forecast.spellStarted(at: ProbeStamp.now()) }
+            }
+            sleptSinceFrames = false
             emptyRounds = 0
             spellFrames &+= frames
             return nil
@@ -105,11 +117,21 @@ struct IdleWait {
         case .spin: return .keepPolling
         case .poll: return .sleep(.untilFrames)
         case .adaptive:
-            if neverSleeps || spin.keepSpinning(rounds: emptyRounds) { return .keepPolling }
+            if neverSleeps { return .keepPolling }
+            // A burst is due: poll until it comes or its window closes.
+            if forecast.windowEnd != 0, forecast.inWindow(now: ProbeStamp.now()) { return .keepPolling }
+            if spin.keepSpinning(rounds: emptyRounds) { return .keepPolling }
             // Frames after recent sleeps waited longer than the cap: poll through the hold.
             if capWatch?.holding() == true { return .keepPolling }
-            capWatch?.armed = true
             let sleep = spin.willSleep()
+            if sleep == .untilFrames, let wait = forecast.sleepBeforeBurst(now: ProbeStamp.now()) {
+                if wait == 0 { return .keepPolling }
+                capWatch?.armed = true
+                sleptSinceFrames = true
+                return .anticipate(.nanoseconds(Int64(truncatingIfNeeded: wait)))
+            }
+            capWatch?.armed = true
+            sleptSinceFrames = true
             guard let longestNap, case .nap(let nap) = sleep, nap > longestNap else { return .sleep(sleep) }
             // A nap would break the cap: a shorter one, or where even the shortest would, poll()
             // (which wakes at the first frame, within the wakeup time the cap allows).

@@ -95,7 +95,7 @@ enum PollLoop<Job: PacketJob> {
                 nextPublish = .now + .milliseconds(100)
             }
         }
-        if let watch = waiting.capWatch { thread.logCapWatch(watch) }
+        thread.logWait(waiting)
     }
 
     /// One empty round: poll on, or sleep (at most until a wakeup the job asked for). Returns
@@ -112,10 +112,13 @@ enum PollLoop<Job: PacketJob> {
                 try? ports[port].queue.wakeReceive()
             }
             return false
-        case .sleep(.untilFrames):
-            // Until frames come on any port (two at most here), or the job's wakeup is due: ppoll
-            // is to the nanosecond, so a frame that arrives before the wakeup is taken at once.
-            let timeout = context.requestedWakeup.map { min($0, .milliseconds(100)) } ?? .milliseconds(100)
+        case .sleep(.untilFrames), .anticipate:
+            // Until frames come on any port (two at most here), or the job's wakeup is due, or a
+            // forecast burst's window opens: ppoll is to the nanosecond, so a frame that arrives
+            // before the timeout is taken at once.
+            var longest: Duration = .milliseconds(100)
+            if case .anticipate(let due) = action { longest = due }
+            let timeout = context.requestedWakeup.map { min($0, longest) } ?? longest
             if portCount == 1 {
                 _ = try? ports[0].queue.sleep(timeout: timeout)
             } else {

@@ -179,9 +179,19 @@ public final class QueueThread: @unchecked Sendable {
         return wakeup
     }
 
-    /// What the latency cap's check found over the run, logged once at the end.
+    /// What the wait's forecast of steady traffic and the latency cap's check found over the
+    /// run, logged once at the end.
     @usableFromInline
-    func logCapWatch(_ watch: LatencyCapWatch) {
+    func logWait(_ waiting: IdleWait) {
+        guard settings.wait == .adaptive else { return }
+        let forecast = waiting.forecast
+        logger.info(
+            "bursts forecast for steady light traffic",
+            metadata: [
+                "caught": "\(forecast.caught)", "earlyWoke": "\(forecast.early)", "missedWindows": "\(forecast.missed)",
+                "leadMicroseconds": "\(forecast.lead / 1000)", "tailMicroseconds": "\(forecast.tail / 1000)",
+            ])
+        guard let watch = waiting.capWatch else { return }
         logger.info(
             "latency cap checked against the frames taken after a sleep",
             metadata: ["checked": "\(watch.totalChecks)", "laterThanCap": "\(watch.totalMisses)", "holdsPolling": "\(watch.holds)"])
