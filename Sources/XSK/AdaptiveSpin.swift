@@ -94,6 +94,9 @@ public struct AdaptiveSpin: Sendable {
         return streaming ? .nap(nap) : .untilFrames
     }
 
+    /// Whether the next `willSleep()` would nap (a stream flows), without counting a sleep.
+    public var nextSleepIsNap: Bool { streaming && !(napped && !arrivedSinceSleep) }
+
     /// Frames came after an idle spell: if polling found them, polling pays.
     public mutating func framesArrived() {
         if !slept { limit = min(Self.maximum, max(limit * 2, Self.minimum)) }

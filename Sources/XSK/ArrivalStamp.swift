@@ -15,10 +15,9 @@ public enum ArrivalStamp {
     /// `data`, or nil when the frame carries none; the stamp is consumed.
     @inlinable
     public static func take(before data: UnsafeMutableRawPointer) -> UInt64? {
-        let stamp = data - size
-        guard stamp.loadUnaligned(fromByteOffset: 8, as: UInt32.self) == UInt32(XSKD_ARRIVAL_MAGIC).littleEndian else { return nil }
-        stamp.storeBytes(of: 0, toByteOffset: 8, as: UInt32.self)
-        return UInt64(littleEndian: stamp.loadUnaligned(as: UInt64.self))
+        guard let arrival = peek(before: data) else { return nil }
+        (data - size).storeBytes(of: 0, toByteOffset: 8, as: UInt32.self)
+        return arrival
     }
 
     /// The arrival time in front of the frame starting at `data`, or nil; the stamp is left for

@@ -169,21 +169,27 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "capture, tap: MiB of staging per queue between the poll thread and the writer; when the disk falls behind by more, frames are dropped from the capture, never from the job. (default: 8)")
     public var captureBuffer: Int?
 
+    /// `--metrics`: where to serve Prometheus metrics (ADDRESS:PORT, a bare PORT, or [IPv6]:PORT); nil for none.
     @Option(help: "Serve Prometheus metrics at http://ADDRESS:PORT/metrics; a bare PORT listens on 127.0.0.1 and ::1, [IPv6]:PORT on that address. (default: off)")
     public var metrics: String?
 
+    /// `--follow-sequences`: drop and reflect count loss, reordering and duplicates of generate's stamped frames per flow.
     @Flag(help: "drop, reflect: follow the sequences of generate's stamped frames per flow (loss, reordering, duplicates); reads every frame's stamp, which costs rate where the poll thread is the bottleneck.")
     public var followSequences = false
 
+    /// `--force`: replace an XDP program on the interface that is not xskd's.
     @Flag(help: "Replace an XDP program that is not xskd's.")
     public var force = false
 
+    /// `--duration`: seconds after which the run stops by itself; nil to run until signalled.
     @Option(help: "Stop by itself after this many seconds.")
     public var duration: Double?
 
+    /// `--stats-interval`: seconds between statistics lines, 0 for none; nil for the default of 1.
     @Option(help: "Seconds between statistics lines, 0 for none. (default: 1)")
     public var statsInterval: Double?
 
+    /// `--log-level`: the least severe level logged; nil for the default, info.
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. (default: info)")
     public var logLevel: Logger.Level?
 

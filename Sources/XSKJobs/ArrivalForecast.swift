@@ -148,7 +148,9 @@ struct ArrivalForecast {
     }
 
     /// The wait is about to sleep in poll() at `now`: how long to sleep before polling for
-    /// the next burst (zero: poll now, its window is open), or nil without a forecast.
+    /// the next burst (zero: poll now, its window is open), or nil without a forecast. At
+    /// periods near `shortestPeriod` the window (lead, spread and tail) can cover the whole
+    /// period, and the thread then polls throughout, as its spin allowance would at that rate.
     @inlinable
     mutating func sleepBeforeBurst(now: UInt64) -> UInt64? {
         guard period != 0 else { return nil }
@@ -171,11 +173,13 @@ struct ArrivalForecast {
         return windowStart - now
     }
 
-    /// Whether the thread is polling for a due burst at `now` (reads nothing but `now`); a
-    /// window that has closed counts as missed, and enough of those in a row drop the forecast.
+    /// Whether the thread should be polling for a due burst at `now`: inside its window. Before
+    /// the window opens (a sleep for it cut short, a stray that woke the thread) it should not:
+    /// the window stays, and the wait sleeps again until its start. A window that has closed
+    /// counts as missed, and enough of those in a row drop the forecast.
     @inlinable
     mutating func inWindow(now: UInt64) -> Bool {
-        guard windowEnd != 0 else { return false }
+        guard windowEnd != 0, now >= windowStart else { return false }
         if now < windowEnd { return true }
         windowEnd = 0
         missed &+= 1

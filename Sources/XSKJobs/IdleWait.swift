@@ -70,21 +70,18 @@ struct IdleWait {
         wakeup.signalled < cap && wakeup.timed < cap
     }
 
-    /// Whether the wait checks its cap against the frames' arrival stamps (it sleeps under one).
-    @usableFromInline
-    static func watchesCap(mode: WaitMode, maxLatency: Duration?, wakeup: WakeupLatency) -> Bool {
-        guard mode == .adaptive, let maxLatency else { return false }
-        return sleeps(under: maxLatency, wakeup: wakeup)
-    }
-
-    /// A round of polling took `frames`: nil while frames come, else what to do now.
+    /// A round of polling handled `frames` (produced and received), of which `received`
+    /// came from the RX rings: nil while frames come, else what to do now. Only received frames
+    /// teach the forecast: a paced sender's own sends are not arrivals.
     @inlinable
-    mutating func after(frames: Int) -> Action? {
+    mutating func after(frames: Int, received: Int) -> Action? {
         if frames > 0 {
             if emptyRounds > 0 {
                 spin.framesArrived()
                 // After a real gap (not a batch boundary in a stream), the clock for the forecast.
-                if mode == .adaptive, sleptSinceFrames || emptyRounds >= 16 { forecast.spellStarted(at: ProbeStamp.now()) }
+                if mode == .adaptive, received > 0, sleptSinceFrames || emptyRounds >= 16 {
+                    forecast.spellStarted(at: ProbeStamp.now())
+                }
             }
             sleptSinceFrames = false
             emptyRounds = 0
@@ -106,6 +103,14 @@ struct IdleWait {
         }
     }
 
+    /// The thread goes to sleep: with a cap, the next frame is checked against it (the clock
+    /// is read only then).
+    @inlinable
+    mutating func startSleep() {
+        if capWatch != nil { capWatch!.arm(now: ProbeStamp.now()) }
+        sleptSinceFrames = true
+    }
+
     @usableFromInline
     mutating func afterEmptyRound() -> Action {
         emptyRounds += 1
@@ -123,15 +128,15 @@ struct IdleWait {
             if spin.keepSpinning(rounds: emptyRounds) { return .keepPolling }
             // Frames after recent sleeps waited longer than the cap: poll through the hold.
             if capWatch?.holding() == true { return .keepPolling }
-            let sleep = spin.willSleep()
-            if sleep == .untilFrames, let wait = forecast.sleepBeforeBurst(now: ProbeStamp.now()) {
+            if !spin.nextSleepIsNap, let wait = forecast.sleepBeforeBurst(now: ProbeStamp.now()) {
+                // Its window is open: poll through it (no sleep, so none for the spin to count).
                 if wait == 0 { return .keepPolling }
-                capWatch?.armed = true
-                sleptSinceFrames = true
+                spin.willSleep()
+                startSleep()
                 return .anticipate(.nanoseconds(Int64(truncatingIfNeeded: wait)))
             }
-            capWatch?.armed = true
-            sleptSinceFrames = true
+            let sleep = spin.willSleep()
+            startSleep()
             guard let longestNap, case .nap(let nap) = sleep, nap > longestNap else { return .sleep(sleep) }
             // A nap would break the cap: a shorter one, or where even the shortest would, poll()
             // (which wakes at the first frame, within the wakeup time the cap allows).
@@ -181,6 +186,9 @@ struct WakeupLatency: Sendable, Equatable {
         return WakeupLatency(signalled: signalled, timed: percentile99(late))
     }
 
+    /// The value at index count × 99 / 100 of the sorted values: one rank above the nearest-rank
+    /// 99th percentile where the count is a multiple of 100 (the largest of 100), on the safe
+    /// side for a cap.
     static func percentile99(_ values: [Duration]) -> Duration {
         let sorted = values.sorted()
         return sorted[min(sorted.count - 1, sorted.count * 99 / 100)]

@@ -5,6 +5,8 @@
 // than one wake in a hundred comes later than the cap, the thread stops sleeping for a while
 // (polls, as spinning does) and then tries again, holding off longer each time it must.
 
+import SystemCalls
+
 /// The check of a latency cap against what the frames after each sleep waited.
 @usableFromInline
 struct LatencyCapWatch {
@@ -12,6 +14,8 @@ struct LatencyCapWatch {
     @usableFromInline let cap: UInt64
     /// A sleep just ended: the next frame taken is checked.
     @usableFromInline var armed = false
+    /// When the sleep began (monotonic ns): a stamp much older than that is a buffer's old one.
+    @usableFromInline var armedAt: UInt64 = 0
     /// Wakes checked and wakes later than the cap, in the current window.
     @usableFromInline var checks = 0
     @usableFromInline var misses = 0
@@ -29,19 +33,30 @@ struct LatencyCapWatch {
     /// The first hold after a window that kept the cap, and the longest (holds double between).
     @usableFromInline static let shortestHold: UInt64 = 1_000_000_000
     @usableFromInline static let longestHold: UInt64 = 64_000_000_000
+    /// A frame stamped this long before its sleep began still counts (it came between the last
+    /// empty poll and the sleep); one stamped earlier carries a stamp its buffer kept from an
+    /// earlier use (a port whose program wrote none this time), and is not checked.
+    @usableFromInline static let staleMargin: UInt64 = 50_000
 
     @usableFromInline
     init(cap: Duration) {
-        let (seconds, attoseconds) = cap.components
-        self.cap = UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds) / 1_000_000_000)
+        self.cap = UInt64(max(0, cap.inNanoseconds))
+    }
+
+    /// The thread goes to sleep at `now`.
+    @inlinable
+    mutating func arm(now: UInt64) {
+        armed = true
+        armedAt = now
     }
 
     /// The first frame after a sleep reached the program at `arrival` and was taken at `now`.
     @inlinable
     mutating func woke(arrival: UInt64, now: UInt64) {
         armed = false
-        // A stamp from before the sleep's frame (a buffer's stale one) or a clock step: no check.
-        guard now >= arrival else { return }
+        // A stamp from the future (a clock step) or from well before the sleep (a stale one
+        // its buffer kept): no check.
+        guard now >= arrival, arrival &+ Self.staleMargin >= armedAt else { return }
         checks &+= 1
         totalChecks &+= 1
         if now &- arrival > cap {

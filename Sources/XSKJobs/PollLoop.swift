@@ -15,10 +15,12 @@ enum PollLoop<Job: PacketJob> {
     @inlinable
     static func run(_ thread: QueueThread, _ makeJob: (JobSetup) throws -> Job) {
         thread.pinToCPU()
-        let wakeup = thread.prepareWait()
+        let settings = thread.settings
+        var waiting = IdleWait(
+            mode: settings.wait, ringSize: thread.sockets[0].rx.size, batchSize: settings.queue.batchSize,
+            maxLatency: settings.maxLatency, wakeup: thread.prepareWait())
         // Arrival stamps for residency samples, and for the latency cap's check where it sleeps.
-        let watchesCap = IdleWait.watchesCap(mode: thread.settings.wait, maxLatency: thread.settings.maxLatency, wakeup: wakeup)
-        guard let ports = thread.makePorts(stampsArrivals: thread.settings.residencySampling > 0 || watchesCap) else { return }
+        guard let ports = thread.makePorts(stampsArrivals: settings.residencySampling > 0 || waiting.capWatch != nil) else { return }
         var context = JobContext(
             ports: ports, portCount: thread.sockets.count, base: thread.base, chunkSize: thread.chunkSize,
             capture: thread.makeCaptureProducer())
@@ -33,7 +35,7 @@ enum PollLoop<Job: PacketJob> {
         let frames = UnsafeMutablePointer<ReceivedFrame>.allocate(capacity: thread.settings.queue.batchSize)
         defer { frames.deallocate() }
         var residency = ResidencySampler(every: thread.settings.residencySampling)
-        loop(thread, &job, &context, ports, frames, &residency, wakeup)
+        loop(thread, &job, &context, ports, frames, &residency, &waiting)
         job.stop(context: &context)
         context.flushAll()
         thread.publish(ports, 0, job.measurements, residency: residency.histogram)
@@ -43,14 +45,11 @@ enum PollLoop<Job: PacketJob> {
     @inlinable
     static func loop(
         _ thread: QueueThread, _ job: inout Job, _ context: inout JobContext, _ ports: UnsafeMutablePointer<JobPort>,
-        _ frames: UnsafeMutablePointer<ReceivedFrame>, _ residency: inout ResidencySampler, _ wakeup: WakeupLatency
+        _ frames: UnsafeMutablePointer<ReceivedFrame>, _ residency: inout ResidencySampler, _ waiting: inout IdleWait
     ) {
         let portCount = context.portCount
         let settings = thread.settings
         let batch = UnsafeMutableBufferPointer(start: frames, count: settings.queue.batchSize)
-        var waiting = IdleWait(
-            mode: settings.wait, ringSize: thread.sockets[0].rx.size, batchSize: settings.queue.batchSize,
-            maxLatency: settings.maxLatency, wakeup: wakeup)
         var nextPublish = ContinuousClock.now
         var publications = 0
         var loops = 0
@@ -58,6 +57,7 @@ enum PollLoop<Job: PacketJob> {
         while !thread.stopping.load(ordering: .acquiring) {
             // A job that has finished produces no more.
             var busy = context.isFinished ? 0 : job.produce(context: &context)
+            var arrived = 0
             for port in 0..<portCount {
                 let count = ports[port].queue.receive(into: batch)
                 guard count > 0 else { continue }
@@ -70,6 +70,7 @@ enum PollLoop<Job: PacketJob> {
                 job.receive(&received, context: &context)
                 received.releaseRemaining(&ports[port].queue)
                 busy &+= count
+                arrived &+= count
             }
             context.flushAll()
             for port in 0..<portCount where ports[port].queue.transmitOutstanding > 0 {
@@ -77,7 +78,7 @@ enum PollLoop<Job: PacketJob> {
             }
             if residency.pending { residency.reaped(ports, portCount) }
             var slept = false
-            if let action = waiting.after(frames: busy) {
+            if let action = waiting.after(frames: busy, received: arrived) {
                 slept = idle(thread, action, &context, ports)
             }
             context.requestedWakeup = nil
@@ -117,7 +118,7 @@ enum PollLoop<Job: PacketJob> {
             // forecast burst's window opens: ppoll is to the nanosecond, so a frame that arrives
             // before the timeout is taken at once.
             var longest: Duration = .milliseconds(100)
-            if case .anticipate(let due) = action { longest = due }
+            if case .anticipate(let due) = action { longest = min(due, longest) }
             let timeout = context.requestedWakeup.map { min($0, longest) } ?? longest
             if portCount == 1 {
                 _ = try? ports[0].queue.sleep(timeout: timeout)

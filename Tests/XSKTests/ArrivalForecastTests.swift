@@ -52,6 +52,9 @@ struct ArrivalForecastTests {
         let window = forecast.windowStart
         forecast.spellStarted(at: last + 1_000_000)
         #expect(forecast.windowStart == window && forecast.windowEnd != 0 && forecast.early == 0)
+        // After the stray, before the window: no polling, and the window stays.
+        let pollingBefore = forecast.inWindow(now: last + 1_000_001)
+        #expect(!pollingBefore && forecast.windowEnd != 0 && forecast.missed == 0)
         // Just before the window: early, and the lead grows.
         forecast.spellStarted(at: window - 10_000)
         #expect(forecast.early == 1 && forecast.lead == ArrivalForecast.wakeupAllowance + ArrivalForecast.leadStepUp)

@@ -429,6 +429,9 @@ extension DaemonTests {
             let checked = try #require(line.split(separator: " ").first { $0.hasPrefix("checked=") }.flatMap { Int($0.dropFirst(8)) }, "\(line)")
             #expect(checked >= 500, "\(line)")
             print("reflector: \(line)")
+        } else {
+            // It never slept: the cap was below its measured wakeup.
+            #expect(reflectorLog.contains("polls without sleeping"), "\(reflectorLog)")
         }
         // The reflector's stop report: both runs' flows in full, and the residency.
         let report = reflector.output.withLock { $0 }

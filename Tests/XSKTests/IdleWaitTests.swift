@@ -9,9 +9,9 @@ import XSK
 struct IdleWaitTests {
     /// Empty rounds after a streaming spell until the wait says to sleep (or `limit` rounds).
     static func firstSleep(_ wait: inout IdleWait, limit: Int = 50_000_000) -> IdleWait.Action? {
-        _ = wait.after(frames: 64)  // a full batch: a stream flows
+        _ = wait.after(frames: 64, received: 64)  // a full batch: a stream flows
         for _ in 0..<limit {
-            if let action = wait.after(frames: 0), action != .keepPolling { return action }
+            if let action = wait.after(frames: 0, received: 0), action != .keepPolling { return action }
         }
         return nil
     }
@@ -31,8 +31,8 @@ struct IdleWaitTests {
     @Test("a cap shorter than the machine's wakeup: the thread never sleeps")
     func capBelowWakeup() {
         var wait = IdleWait(mode: .adaptive, ringSize: 2048, batchSize: 64, maxLatency: .microseconds(30), wakeup: WakeupLatency(signalled: .microseconds(40), timed: .microseconds(10)))
-        _ = wait.after(frames: 64)
-        #expect((0..<200_000).allSatisfy { _ in wait.after(frames: 0) == .keepPolling })
+        _ = wait.after(frames: 64, received: 64)
+        #expect((0..<200_000).allSatisfy { _ in wait.after(frames: 0, received: 0) == .keepPolling })
     }
 
     @Test("a cap above the wakeup: naps shortened to the cap less the wakeup")
@@ -54,8 +54,8 @@ struct IdleWaitTests {
         var wait = IdleWait(
             mode: .adaptive, ringSize: 2048, batchSize: 64, maxLatency: .microseconds(50),
             wakeup: WakeupLatency(signalled: .microseconds(80), timed: .microseconds(10)))
-        _ = wait.after(frames: 64)
-        #expect((0..<200_000).allSatisfy { _ in wait.after(frames: 0) == .keepPolling })
+        _ = wait.after(frames: 64, received: 64)
+        #expect((0..<200_000).allSatisfy { _ in wait.after(frames: 0, received: 0) == .keepPolling })
     }
 
     @Test("the wakeup measurements: positive, well under a second, the signalled one through another CPU's eventfd write")
@@ -65,7 +65,7 @@ struct IdleWaitTests {
         #expect(wakeup.timed >= .zero && wakeup.timed < .milliseconds(100), "\(wakeup)")
     }
 
-    @Test("the 99th percentile: the 99th of 100 values, the largest of fewer than 100")
+    @Test("the 99th percentile, taken one rank high (index count × 99 / 100): the largest of 100 values, the 199th of 200, the largest of fewer than 100")
     func percentile() {
         let hundred = (1...100).map { Duration.microseconds($0) }.shuffled()
         #expect(WakeupLatency.percentile99(hundred) == .microseconds(100))
@@ -99,7 +99,7 @@ struct IdleWaitTests {
         // A window that keeps the cap forgets the holds' length.
         for _ in 0..<100 { wake(10_000) }
         #expect(watch.holdLength == LatencyCapWatch.shortestHold && watch.holds == 11)
-        // A stamp later than the wake (a stale buffer's, a clock step) is not counted.
+        // A stamp later than the wake (a clock step) is not counted.
         watch.armed = true
         watch.woke(arrival: now + 1, now: now)
         #expect(watch.totalChecks == 1 + 99 + 3 + 20 + 100 && watch.totalMisses == 1 + 2 + 20 && !watch.armed)
@@ -115,5 +115,70 @@ struct IdleWaitTests {
         #expect(Self.firstSleep(&wait, limit: 200_000) == nil)
         wait.capWatch!.holdUntil = ProbeStamp.now() - 1
         #expect(Self.firstSleep(&wait) != nil && wait.capWatch?.holdUntil == 0)
+    }
+
+    @Test("a stamp from well before the sleep began (one its buffer kept from an earlier use) is not checked; one from just before it is")
+    func staleStampSkipped() {
+        var watch = LatencyCapWatch(cap: .microseconds(50))
+        let sleepStart: UInt64 = 5_000_000_000
+        watch.arm(now: sleepStart)
+        watch.woke(arrival: sleepStart - 10_000_000, now: sleepStart + 100_000)
+        #expect(watch.totalChecks == 0 && watch.totalMisses == 0 && !watch.armed)
+        watch.arm(now: sleepStart)
+        watch.woke(arrival: sleepStart - 10_000, now: sleepStart + 100_000)
+        #expect(watch.totalChecks == 1 && watch.totalMisses == 1)
+    }
+
+    /// Empty rounds until the wait says something other than keep polling (or `limit` rounds).
+    static func firstAction(_ wait: inout IdleWait, limit: Int = 50_000_000) -> IdleWait.Action? {
+        for _ in 0..<limit {
+            if let action = wait.after(frames: 0, received: 0), action != .keepPolling { return action }
+        }
+        return nil
+    }
+
+    @Test("with a forecast burst due, the wait sleeps until its window; woken before it, it sleeps again; in it, it polls without counting a sleep; without a forecast, poll() as before")
+    func forecastDrivesTheWait() throws {
+        var wait = IdleWait(mode: .adaptive, ringSize: 2048, batchSize: 64)
+        // One frame received: light traffic, no stream (the next sleep is no nap).
+        _ = wait.after(frames: 1, received: 1)
+        let period: UInt64 = 20_000_000
+        var now = ProbeStamp.now()
+        wait.forecast.period = period
+        wait.forecast.anchor = now
+        wait.forecast.lastBurst = now
+        guard case .anticipate(let sleep) = try #require(Self.firstAction(&wait)) else {
+            Issue.record("no sleep until the burst's window")
+            return
+        }
+        #expect(sleep > .zero && sleep <= .nanoseconds(Int64(period)), "\(sleep)")
+        // Woken before the window (a sleep cut short): the window stays and the wait sleeps again.
+        let window = wait.forecast.windowStart
+        guard case .anticipate = try #require(Self.firstAction(&wait, limit: 64)) else {
+            Issue.record("polled before the window opened")
+            return
+        }
+        #expect(wait.forecast.windowStart == window && wait.forecast.missed == 0)
+        // The window open: polling through it, the spin's allowance untouched.
+        now = ProbeStamp.now()
+        wait.forecast.anchor = now - period + 50_000  // due in 50 us: inside the 120 us lead
+        wait.forecast.windowEnd = 0
+        let limit = wait.spin.limit
+        #expect((0..<64).allSatisfy { _ in wait.after(frames: 0, received: 0) == .keepPolling })
+        #expect(wait.forecast.windowEnd != 0 && wait.spin.limit == limit)
+        // The forecast dropped: poll() until frames.
+        wait.forecast.period = 0
+        wait.forecast.windowEnd = 0
+        #expect(Self.firstAction(&wait) == .sleep(.untilFrames))
+    }
+
+    @Test("frames the job produced, with none received, do not teach the forecast")
+    func producedFramesNotArrivals() {
+        var wait = IdleWait(mode: .adaptive, ringSize: 2048, batchSize: 64)
+        for _ in 0..<20 {
+            _ = wait.after(frames: 1, received: 0)
+            _ = Self.firstAction(&wait)
+        }
+        #expect(wait.forecast.lastSpellStart == 0 && wait.forecast.count == 0)
     }
 }
