@@ -426,8 +426,16 @@ extension DaemonTests {
         let reflectorLog = reflector.errors.withLock { $0 }
         if reflectorLog.contains("naps shortened") {
             let line = try #require(reflectorLog.split(separator: "\n").first { $0.contains("latency cap checked") }, "\(reflectorLog)")
-            let checked = try #require(line.split(separator: " ").first { $0.hasPrefix("checked=") }.flatMap { Int($0.dropFirst(8)) }, "\(line)")
-            #expect(checked >= 500, "\(line)")
+            func field(_ name: String) throws -> Int {
+                try #require(line.split(separator: " ").first { $0.hasPrefix("\(name)=") }.flatMap { Int($0.dropFirst(name.count + 1)) }, "\(line)")
+            }
+            let checked = try field("checked")
+            let late = try field("laterThanCap")
+            #expect(checked > 0 && late <= checked, "\(line)")
+            // A hold (wakes later than the cap on a loaded machine: 2 holds, 222 checked, once in
+            // CI) polls for seconds without sleeping, so fewer wakes to check; without one, most are.
+            let holds = try field("holdsPolling")
+            if holds == 0 { #expect(checked >= 500, "\(line)") }
             print("reflector: \(line)")
         } else {
             // It never slept: the cap was below its measured wakeup.
